@@ -1,0 +1,17 @@
+# One image for every app service in server mode (detector, ingest-free API, producers,
+# drift controller, migrations, Airflow). Build: docker compose build
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DJANGO_SETTINGS_MODULE=driftsite.settings \
+    DJANGO_STATIC_ROOT=/app/staticfiles
+WORKDIR /app
+
+RUN pip install --no-cache-dir "uv>=0.5,<1"
+COPY pyproject.toml ./
+RUN uv pip install --system --no-cache -r pyproject.toml --extra airflow
+
+COPY . .
+RUN DJANGO_SECRET_KEY=build python manage.py collectstatic --noinput
+
+EXPOSE 8000
+CMD ["gunicorn", "driftsite.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2"]

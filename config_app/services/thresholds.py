@@ -1,0 +1,47 @@
+"""Writes of threshold rows (HackSoft 'services'): validate, then save, in one transaction."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from config_app.models import ANY, MetricThreshold
+from config_app.selectors import THRESHOLD_FIELDS
+
+# Demo thresholds: sensitive enough that a 3-sigma mean shift or a 3x variance change is
+# detected within seconds at a few events/s per key, while the rolling mean of a 30 s window
+# (~10 SE below the z threshold for stationary data) keeps false starts improbable.
+DEMO_DEFAULT = {
+    "window_seconds": 30.0,
+    "min_samples": 10,
+    "z_threshold": 2.0,
+    "std_ratio_threshold": 2.5,
+    "enter_hits": 3,
+    "exit_hits": 5,
+    "allowed_lateness_seconds": 5.0,
+}
+
+
+def threshold_upsert(*, source_id: str = ANY, metric: str = ANY, enabled: bool = True, **values) -> tuple[MetricThreshold, bool]:
+    """Create or update the row for a scope; returns (row, changed).
+
+    Only a real change is saved, so re-running a seed does not bump the config version.
+    Raises django.core.exceptions.ValidationError with per-field messages on bad values.
+    """
+    unknown = set(values) - set(THRESHOLD_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown threshold fields: {sorted(unknown)}")
+    with transaction.atomic():
+        row = MetricThreshold.objects.select_for_update().filter(source_id=source_id, metric=metric).first()
+        if row is None:
+            row = MetricThreshold(source_id=source_id, metric=metric, enabled=enabled, **values)
+            row.full_clean()
+            row.save()
+            return row, True
+        wanted = {**values, "enabled": enabled}
+        if all(getattr(row, name) == value for name, value in wanted.items()):
+            return row, False
+        for name, value in wanted.items():
+            setattr(row, name, value)
+        row.full_clean()
+        row.save()
+        return row, True

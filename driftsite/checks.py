@@ -1,0 +1,35 @@
+"""System checks on environment-derived settings, so every command fails fast and clearly."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.core.checks import Error, register
+
+
+@register()
+def check_drift_settings(app_configs, **kwargs):
+    errors = []
+    url = urlparse(settings.CLICKHOUSE_URL)
+    if url.scheme not in {"chdb", "http", "https"}:
+        errors.append(
+            Error(
+                f"CLICKHOUSE_URL must start with chdb://, http:// or https:// (got {settings.CLICKHOUSE_URL!r})",
+                id="driftsite.E001",
+            )
+        )
+    elif url.scheme == "chdb" and not url.path.startswith("/"):
+        errors.append(Error("CLICKHOUSE_URL chdb:// needs an absolute path, e.g. chdb:///var/lib/drift/ch", id="driftsite.E002"))
+    if not settings.CLICKHOUSE_DATABASE.isidentifier():
+        errors.append(Error(f"CLICKHOUSE_DATABASE must be a plain identifier (got {settings.CLICKHOUSE_DATABASE!r})", id="driftsite.E003"))
+    topics = [settings.KAFKA_EVENTS_TOPIC, settings.KAFKA_DLQ_TOPIC, settings.KAFKA_CONTROL_TOPIC]
+    if len(set(topics)) != 3 or not all(topics):
+        errors.append(Error(f"KAFKA_*_TOPIC must be three distinct non-empty names (got {topics})", id="driftsite.E004"))
+    for name in ("CONFIG_REFRESH_SECONDS", "DETECTOR_BATCH_MAX_SECONDS", "BASELINE_INTERVAL_SECONDS"):
+        if getattr(settings, name) <= 0:
+            errors.append(Error(f"{name} must be > 0", id="driftsite.E005"))
+    for name in ("DETECTOR_BATCH_MAX_EVENTS", "KAFKA_EVENTS_PARTITIONS"):
+        if getattr(settings, name) < 1:
+            errors.append(Error(f"{name} must be >= 1", id="driftsite.E006"))
+    return errors

@@ -1,0 +1,148 @@
+"""The one settings module.
+
+Every value comes from the environment (or an optional git-ignored ``.env`` file) through
+django-environ. The defaults are the embedded mode on one machine: the Postgres cluster and
+Kafka broker that ``scripts/services up`` starts on loopback, and chDB (ClickHouse in-process)
+in ``.data/clickhouse``. Server mode (docker-compose, production) differs only by environment
+variables. ``.env.example`` lists every variable with a one-line explanation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+# --- Django's own -------------------------------------------------------------------------
+# The default key is for local development only; server mode must set DJANGO_SECRET_KEY.
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-insecure-key-set-DJANGO_SECRET_KEY")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "config_app",
+    "detection",
+    "producers",
+    "monitoring_api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "driftsite.urls"
+WSGI_APPLICATION = "driftsite.wsgi.application"
+ASGI_APPLICATION = "driftsite.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db_url(
+        "DATABASE_URL", default="postgres://drift:drift@127.0.0.1:5432/drift"
+    ),
+}
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+# Only collectstatic (the Docker image) needs a STATIC_ROOT; embedded mode serves from finders.
+STATIC_ROOT = env.str("DJANGO_STATIC_ROOT", default=None)
+# Static files are served by WhiteNoise from the installed packages' own folders, so the admin
+# and API pages work offline under gunicorn without a collectstatic step in embedded mode.
+WHITENOISE_USE_FINDERS = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"kafka": {"level": "WARNING"}, "airflow": {"level": "WARNING"}},
+}
+
+# --- Kafka ----------------------------------------------------------------------------------
+KAFKA_BOOTSTRAP_SERVERS = env.str("KAFKA_BOOTSTRAP_SERVERS", default="127.0.0.1:9092")
+KAFKA_EVENTS_TOPIC = env.str("KAFKA_EVENTS_TOPIC", default="telemetry.events")
+KAFKA_DLQ_TOPIC = env.str("KAFKA_DLQ_TOPIC", default="telemetry.events.dlq")
+KAFKA_CONTROL_TOPIC = env.str("KAFKA_CONTROL_TOPIC", default="drift.control")
+KAFKA_EVENTS_PARTITIONS = env.int("KAFKA_EVENTS_PARTITIONS", default=6)
+# Consumer groups: the detector, the raw-event ingester used on chDB, and the group of the
+# ClickHouse server's Kafka engine table (server mode).
+KAFKA_DETECTOR_GROUP = env.str("KAFKA_DETECTOR_GROUP", default="drift-detector")
+KAFKA_INGEST_GROUP = env.str("KAFKA_INGEST_GROUP", default="raw-events-ingest")
+CLICKHOUSE_KAFKA_GROUP = env.str("CLICKHOUSE_KAFKA_GROUP", default="clickhouse-raw-events")
+# The broker list as the ClickHouse server sees it (in docker-compose: kafka:9092).
+CLICKHOUSE_KAFKA_BROKERS = env.str("CLICKHOUSE_KAFKA_BROKERS", default=KAFKA_BOOTSTRAP_SERVERS)
+
+# --- ClickHouse -----------------------------------------------------------------------------
+# chdb:///abs/path = embedded chDB (one process per directory); http(s)://host:8123 = server.
+CLICKHOUSE_URL = env.str("CLICKHOUSE_URL", default=f"chdb://{BASE_DIR / '.data' / 'clickhouse'}")
+CLICKHOUSE_DATABASE = env.str("CLICKHOUSE_DATABASE", default="drift")
+
+# --- Detector -------------------------------------------------------------------------------
+CONFIG_REFRESH_SECONDS = env.float("CONFIG_REFRESH_SECONDS", default=10.0)
+DETECTOR_BATCH_MAX_EVENTS = env.int("DETECTOR_BATCH_MAX_EVENTS", default=5000)
+DETECTOR_BATCH_MAX_SECONDS = env.float("DETECTOR_BATCH_MAX_SECONDS", default=0.2)
+DETECTOR_MAX_FUTURE_SKEW_SECONDS = env.float("DETECTOR_MAX_FUTURE_SKEW_SECONDS", default=300.0)
+DETECTOR_METRICS_PORT = env.int("DETECTOR_METRICS_PORT", default=9108)
+SOURCE_INACTIVITY_SECONDS = env.float("SOURCE_INACTIVITY_SECONDS", default=300.0)
+
+# --- Baselines ------------------------------------------------------------------------------
+BASELINE_INTERVAL_SECONDS = env.float("BASELINE_INTERVAL_SECONDS", default=60.0)
+BASELINE_SAFETY_LAG_SECONDS = env.float("BASELINE_SAFETY_LAG_SECONDS", default=5.0)
+
+# --- Monitoring API -------------------------------------------------------------------------
+API_TOKEN_AUTH = env.bool("API_TOKEN_AUTH", default=False)
+API_HOST = env.str("API_HOST", default="127.0.0.1")
+API_PORT = env.int("API_PORT", default=8000)
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+}

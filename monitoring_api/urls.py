@@ -1,0 +1,3 @@
+"""Read-only monitoring API routes (filled in by the monitoring API work)."""
+
+urlpatterns: list = []

@@ -1,0 +1,138 @@
+"""Configuration models on the real PostgreSQL: validation, constraints, precedence, versions."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.db import IntegrityError, connection, transaction
+
+from config_app.models import BaselineStats, MetricThreshold, SourceMetadata
+from config_app.selectors import config_version_get, threshold_set_get
+from config_app.services.thresholds import DEMO_DEFAULT, threshold_upsert
+
+pytestmark = pytest.mark.django_db
+
+GOOD = dict(DEMO_DEFAULT)
+
+
+def test_postgres_is_the_real_server():
+    assert connection.vendor == "postgresql"
+    with connection.cursor() as cur:
+        cur.execute("SHOW server_version")
+        assert int(cur.fetchone()[0].split(".")[0]) >= 13
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("window_seconds", 0, "greater than or equal to 0.001"),
+        ("min_samples", 1, "greater than or equal to 2"),
+        ("z_threshold", 0, "greater than 0"),
+        ("z_threshold", -1.5, "greater than 0"),
+        ("std_ratio_threshold", 1.0, "greater than 1"),
+        ("enter_hits", 0, "greater than or equal to 1"),
+        ("exit_hits", 0, "greater than or equal to 1"),
+        ("allowed_lateness_seconds", -1, "greater than or equal to 0"),
+        ("z_threshold", float("nan"), "finite"),
+    ],
+)
+def test_bad_threshold_values_are_rejected_with_a_clear_message(field, value, message):
+    row = MetricThreshold(metric="cpu", **{**GOOD, field: value})
+    with pytest.raises(ValidationError) as excinfo:
+        row.full_clean()
+    assert field in excinfo.value.message_dict
+    assert any(message in m for m in excinfo.value.message_dict[field])
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("window_seconds", 0), ("min_samples", 1), ("z_threshold", 0), ("std_ratio_threshold", 1.0),
+     ("enter_hits", 0), ("exit_hits", 0), ("allowed_lateness_seconds", -0.5)],
+)
+def test_database_constraints_reject_bad_values_even_without_validation(field, value):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        MetricThreshold.objects.create(metric="cpu", **{**GOOD, field: value})
+
+
+def test_source_specific_row_needs_a_metric():
+    with pytest.raises(ValidationError) as excinfo:
+        MetricThreshold(source_id="host-1", metric="", **GOOD).full_clean()
+    assert "metric" in excinfo.value.message_dict
+    with pytest.raises(IntegrityError), transaction.atomic():
+        MetricThreshold.objects.create(source_id="host-1", metric="", **GOOD)
+
+
+def test_one_row_per_scope():
+    MetricThreshold.objects.create(metric="cpu", **GOOD)
+    with pytest.raises(ValidationError):
+        MetricThreshold(metric="cpu", **GOOD).full_clean()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        MetricThreshold.objects.create(metric="cpu", **GOOD)
+
+
+def test_precedence_source_metric_over_metric_over_default():
+    threshold_upsert(**{**GOOD, "z_threshold": 1.0})
+    threshold_upsert(metric="cpu", **{**GOOD, "z_threshold": 2.0})
+    threshold_upsert(source_id="host-1", metric="cpu", **{**GOOD, "z_threshold": 3.0})
+    rules = threshold_set_get()
+    assert rules.for_key("host-1", "cpu").z_threshold == 3.0
+    assert rules.for_key("host-2", "cpu").z_threshold == 2.0
+    assert rules.for_key("host-1", "mem").z_threshold == 1.0
+    assert rules.for_key("host-9", "disk").z_threshold == 1.0
+
+
+def test_disabled_rows_are_skipped_and_no_rule_means_none():
+    threshold_upsert(metric="cpu", **{**GOOD, "z_threshold": 2.0})
+    threshold_upsert(source_id="host-1", metric="cpu", enabled=False, **{**GOOD, "z_threshold": 3.0})
+    rules = threshold_set_get()
+    assert rules.for_key("host-1", "cpu").z_threshold == 2.0
+    assert rules.for_key("host-1", "mem") is None
+
+
+def test_every_change_bumps_the_config_version():
+    v0 = config_version_get()
+    row, _ = threshold_upsert(metric="cpu", **GOOD)
+    v1 = config_version_get()
+    assert v1 > v0
+    MetricThreshold.objects.filter(pk=row.pk).update(z_threshold=4.0)  # bulk update, no save()
+    v2 = config_version_get()
+    assert v2 > v1
+    MetricThreshold.objects.filter(pk=row.pk).delete()
+    assert config_version_get() > v2
+    assert threshold_set_get().version == config_version_get()
+
+
+def test_seed_config_is_idempotent():
+    call_command("seed_config")
+    version = config_version_get()
+    rows = list(MetricThreshold.objects.values())
+    call_command("seed_config")
+    assert list(MetricThreshold.objects.values()) == rows
+    assert config_version_get() == version
+    assert threshold_set_get().for_key("any-source", "any-metric").window_seconds == DEMO_DEFAULT["window_seconds"]
+
+
+def test_baseline_stats_std_is_derived_and_constraints_hold():
+    b = BaselineStats.objects.create(source_id="s", metric="m", count=5, mean=2.0, m2=10.0)
+    assert b.std == pytest.approx((10.0 / 4) ** 0.5)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        BaselineStats.objects.create(source_id="s", metric="m", count=1, mean=0.0, m2=0.0)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        BaselineStats.objects.create(source_id="s2", metric="m", count=-1, mean=0.0, m2=0.0)
+    with pytest.raises(ValidationError) as excinfo:
+        BaselineStats(source_id="s3", metric="m", count=3, mean=float("inf"), m2=-1.0).full_clean()
+    assert {"mean", "m2"} <= set(excinfo.value.message_dict)
+
+
+def test_source_metadata_rejects_empty_id_and_unordered_times():
+    from django.utils import timezone
+
+    now = timezone.now()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        SourceMetadata.objects.create(source_id="")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        SourceMetadata.objects.create(source_id="x", first_seen=now, last_seen=now - timezone.timedelta(seconds=1))
+    with pytest.raises(ValidationError) as excinfo:
+        SourceMetadata(source_id="y", first_seen=now, last_seen=now - timezone.timedelta(seconds=1)).full_clean()
+    assert "first_seen must not be after last_seen." in str(excinfo.value)
