@@ -18,7 +18,11 @@ TESTS_DIR = Path(__file__).resolve().parent
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        parts = Path(str(item.fspath)).resolve().relative_to(TESTS_DIR).parts
+        path = Path(str(item.fspath)).resolve()
+        if not path.is_relative_to(TESTS_DIR):  # doctests of the pure core are unit tests
+            item.add_marker(pytest.mark.unit)
+            continue
+        parts = path.relative_to(TESTS_DIR).parts
         if parts and parts[0] in ("unit", "integration", "e2e"):
             item.add_marker(getattr(pytest.mark, parts[0]))
 

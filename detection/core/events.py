@@ -1,0 +1,293 @@
+"""The event contract: validation at the edge of the core, deterministic ids, encoding.
+
+An event on ``telemetry.events`` is one JSON object::
+
+    {"source_id": "host-1", "metric": "cpu", "value": 0.5, "event_time": "2024-01-01T00:00:00.123Z"}
+
+Rules (each rejection is an :class:`InvalidEvent` with a machine-readable ``reason``):
+
+- the payload is at most ``max_bytes`` bytes (``too_large``) and a JSON object (``not_json``,
+  ``not_an_object``). Non-standard literals (``NaN``, ``Infinity``) and numbers that overflow a
+  double (``1e400``) are not JSON for orjson; they are re-read with the stdlib parser only to
+  give the precise reason ``not_finite``.
+- ``source_id`` and ``metric``: strings, used verbatim (NOT stripped: the same bytes feed the
+  event_id that ClickHouse computes). Empty or whitespace-only is ``empty_source_id`` /
+  ``empty_metric``; longer than :data:`MAX_NAME_LENGTH` characters is ``too_long:<field>``;
+  control characters (they include the ``\\x1f`` separator of the event_id) are
+  ``bad_chars:<field>``; a non-string is ``not_a_string:<field>``.
+- ``value``: a JSON number (int or float, not bool, not a string) -> ``not_a_number``;
+  missing or ``null`` -> ``missing_field:value``; NaN or infinite -> ``not_finite``; beyond
+  ``±MAX_ABS_VALUE`` (1e150) -> ``out_of_range`` (squared deviations of such values overflow a
+  double, which would turn the rolling variance into inf/NaN).
+- ``event_time``: an ISO-8601 string WITH an offset (``Z``/``z``, ``+hh:mm``, ``+hhmm`` or
+  ``+hh``), in any form ``datetime.fromisoformat`` reads; other strings are
+  ``bad_event_time``, naive timestamps ``naive_event_time``. It is normalised to UTC epoch
+  milliseconds by TRUNCATION towards the past (floor): ``.1239`` -> 123 ms, as ClickHouse's
+  ``DateTime64(3)`` does when it parses extra digits. If ``now_ms`` is given, an event_time
+  later than ``now_ms + max_future_skew_ms`` is ``future_event_time`` (such an event must never
+  reach the detector: it would push the key's watermark forward and make every later event
+  late).
+- unknown extra fields are ignored.
+
+``event_id`` is a deterministic unsigned 64-bit hash of (source_id, metric, value, event_time_ms)
+that ClickHouse can compute with the same formula (see :func:`event_id_for`).
+
+>>> e = parse_event(b'{"source_id":"s1","metric":"cpu","value":1.5,"event_time":"2024-01-01T00:00:00.123Z"}',
+...                 now_ms=None, max_future_skew_ms=0)
+>>> e.event_time_ms, ms_to_iso(e.event_time_ms)
+(1704067200123, '2024-01-01T00:00:00.123Z')
+>>> parse_event(b'{"source_id":"s1","metric":"cpu","value":"1.5","event_time":"2024-01-01T00:00:00Z"}',
+...             now_ms=None, max_future_skew_ms=0)
+Traceback (most recent call last):
+...
+detection.core.events.InvalidEvent: not_a_number: value must be a JSON number, got str
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+import struct
+from typing import NamedTuple
+
+import orjson
+
+__all__ = [
+    "MAX_ABS_VALUE",
+    "MAX_NAME_LENGTH",
+    "Event",
+    "InvalidEvent",
+    "encode_event",
+    "event_id_for",
+    "iso_to_ms",
+    "kafka_key",
+    "make_event",
+    "ms_to_iso",
+    "parse_event",
+]
+
+MAX_NAME_LENGTH = 256
+"""Longest accepted source_id / metric, in characters."""
+
+MAX_ABS_VALUE = 1e150
+"""Largest accepted ``abs(value)``: squares (and sums of them) stay finite doubles."""
+
+DEFAULT_MAX_BYTES = 65536
+
+_UTC = _dt.timezone.utc
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
+_EPOCH_NAIVE = _dt.datetime(1970, 1, 1)
+_ONE_MS = _dt.timedelta(milliseconds=1)
+_pack_double = struct.Struct("<d").pack
+_md5 = hashlib.md5
+_isfinite = math.isfinite
+_fromisoformat = _dt.datetime.fromisoformat
+
+
+class InvalidEvent(ValueError):
+    """A message that is not a valid event.
+
+    ``reason`` is a short machine-readable code (``not_json``, ``missing_field:value``, ...)
+    suitable for a dead-letter header or a metric label; ``str(exc)`` is ``"<reason>: <message>"``.
+
+    >>> err = InvalidEvent("not_finite", "value must be finite")
+    >>> err.reason, str(err)
+    ('not_finite', 'not_finite: value must be finite')
+    """
+
+    def __init__(self, reason: str, message: str = "") -> None:
+        self.reason = reason
+        self.message = message or reason
+        super().__init__(f"{reason}: {self.message}")
+
+    def __reduce__(self):  # keep picklable with both arguments
+        return (type(self), (self.reason, self.message))
+
+
+class Event(NamedTuple):
+    """One validated telemetry event. ``event_time_ms`` is UTC epoch milliseconds."""
+
+    source_id: str
+    metric: str
+    value: float
+    event_time_ms: int
+    event_id: int
+
+
+def event_id_for(source_id: str, metric: str, value: float, event_time_ms: int) -> int:
+    """Deterministic unsigned 64-bit id of an event's content.
+
+    Equal to the ClickHouse expression::
+
+        reinterpretAsUInt64(substring(MD5(concat(source_id, '\\x1f', metric, '\\x1f',
+            hex(toFloat64(value)), '\\x1f', toString(toInt64(event_time_ms)))), 1, 8))
+
+    (``hex`` of a Float64 is its 8 little-endian bytes in upper-case hex; ``reinterpretAsUInt64``
+    reads the first 8 digest bytes little-endian).
+
+    >>> event_id_for("s1", "cpu", 1.5, 1704067200123)
+    5986447620483956385
+    """
+    payload = (
+        f"{source_id}\x1f{metric}\x1f{_pack_double(value).hex().upper()}\x1f{int(event_time_ms)}"
+    )
+    return int.from_bytes(_md5(payload.encode()).digest()[:8], "little")
+
+
+def make_event(source_id: str, metric: str, value: float, event_time_ms: int) -> Event:
+    """Build an :class:`Event` (with its ``event_id``) from already valid parts.
+
+    No validation: use :func:`parse_event` for untrusted input.
+    """
+    value = float(value)
+    event_time_ms = int(event_time_ms)
+    return Event(
+        source_id, metric, value, event_time_ms, event_id_for(source_id, metric, value, event_time_ms)
+    )
+
+
+def kafka_key(source_id: str, metric: str) -> bytes:
+    """The Kafka message key: every event of one (source_id, metric) goes to one partition.
+
+    >>> kafka_key("host-1", "cpu")
+    b'host-1|cpu'
+    """
+    return f"{source_id}|{metric}".encode()
+
+
+def ms_to_iso(ms: int) -> str:
+    """UTC epoch milliseconds -> ISO-8601 with millisecond precision and a ``Z`` suffix.
+
+    >>> ms_to_iso(1704067200123)
+    '2024-01-01T00:00:00.123Z'
+    >>> ms_to_iso(-1)
+    '1969-12-31T23:59:59.999Z'
+    """
+    return (_EPOCH_NAIVE + _dt.timedelta(milliseconds=ms)).isoformat(timespec="milliseconds") + "Z"
+
+
+def iso_to_ms(text: str, *, assume_utc: bool = False) -> int:
+    """ISO-8601 with an offset -> UTC epoch milliseconds, truncated (floored) to the millisecond.
+
+    A naive timestamp raises ``InvalidEvent("naive_event_time")`` unless ``assume_utc`` is set
+    (for histories exported without an offset, such as the NAB series).
+
+    >>> iso_to_ms("2024-01-01T02:00:00.1239+02:00")
+    1704067200123
+    >>> iso_to_ms("2013-07-04 00:00:00", assume_utc=True)
+    1372896000000
+    """
+    if type(text) is not str:
+        raise InvalidEvent("bad_event_time", f"event_time must be a string, got {type(text).__name__}")
+    if text[-1:] == "z":  # RFC 3339 allows a lower-case zulu suffix
+        text = text[:-1] + "Z"
+    try:
+        moment = _fromisoformat(text)
+    except ValueError:
+        raise InvalidEvent("bad_event_time", f"event_time is not ISO-8601: {text[:64]!r}") from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        if not assume_utc:
+            raise InvalidEvent(
+                "naive_event_time", f"event_time has no UTC offset (add Z or +hh:mm): {text[:64]!r}"
+            )
+        moment = moment.replace(tzinfo=_UTC)
+    try:
+        return (moment - _EPOCH) // _ONE_MS
+    except OverflowError:  # pragma: no cover - datetime range is narrower than int64 ms
+        raise InvalidEvent("bad_event_time", f"event_time out of range: {text[:64]!r}") from None
+
+
+def _name(fields: dict, field: str, empty_reason: str) -> str:
+    value = fields.get(field)
+    if value is None:
+        raise InvalidEvent(f"missing_field:{field}", f"{field} is required")
+    if type(value) is not str:
+        raise InvalidEvent(f"not_a_string:{field}", f"{field} must be a string, got {type(value).__name__}")
+    if not value or value.isspace():
+        raise InvalidEvent(empty_reason, f"{field} must not be empty")
+    if len(value) > MAX_NAME_LENGTH:
+        raise InvalidEvent(f"too_long:{field}", f"{field} is longer than {MAX_NAME_LENGTH} characters")
+    if not value.isprintable():
+        raise InvalidEvent(f"bad_chars:{field}", f"{field} contains control characters")
+    return value
+
+
+def _decode(raw: bytes | bytearray | memoryview | str, max_bytes: int) -> object:
+    size = len(raw) if not isinstance(raw, str) else len(raw.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise InvalidEvent("too_large", f"payload is {size} bytes, limit {max_bytes}")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    # orjson refuses NaN/Infinity literals and numbers that overflow a double. The stdlib parser
+    # accepts them (as nan/inf), which lets the caller report "not_finite" instead of "not_json".
+    try:
+        return json.loads(raw)
+    except (ValueError, TypeError, RecursionError):
+        raise InvalidEvent("not_json", "payload is not valid JSON") from None
+
+
+def parse_event(
+    raw: bytes | bytearray | memoryview | str | dict,
+    *,
+    now_ms: int | None,
+    max_future_skew_ms: int,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    assume_utc: bool = False,
+) -> Event:
+    """Validate one message and return an :class:`Event`; raise :class:`InvalidEvent` otherwise.
+
+    ``raw`` is the JSON payload (bytes or str) or an already decoded mapping. ``now_ms`` is the
+    caller's wall clock (the core never reads a clock); ``None`` disables the future check
+    (offline replay of history). ``assume_utc`` accepts naive timestamps as UTC (off by default:
+    the contract requires an offset).
+    """
+    fields = raw if isinstance(raw, dict) else _decode(raw, max_bytes)
+    if type(fields) is not dict:
+        raise InvalidEvent("not_an_object", f"payload must be a JSON object, got {type(fields).__name__}")
+    source_id = _name(fields, "source_id", "empty_source_id")
+    metric = _name(fields, "metric", "empty_metric")
+
+    value = fields.get("value")
+    kind = type(value)
+    if kind is float:
+        pass
+    elif kind is int:
+        try:
+            value = float(value)
+        except OverflowError:
+            raise InvalidEvent("not_finite", "value does not fit a double") from None
+    elif value is None:
+        raise InvalidEvent("missing_field:value", "value is required")
+    else:
+        raise InvalidEvent("not_a_number", f"value must be a JSON number, got {kind.__name__}")
+    if not _isfinite(value):
+        raise InvalidEvent("not_finite", f"value must be finite, got {value!r}")
+    if not -MAX_ABS_VALUE <= value <= MAX_ABS_VALUE:
+        raise InvalidEvent("out_of_range", f"abs(value) must be <= {MAX_ABS_VALUE:g}, got {value!r}")
+
+    event_time = fields.get("event_time")
+    if event_time is None:
+        raise InvalidEvent("missing_field:event_time", "event_time is required")
+    event_time_ms = iso_to_ms(event_time, assume_utc=assume_utc)
+    if now_ms is not None and event_time_ms > now_ms + max_future_skew_ms:
+        raise InvalidEvent(
+            "future_event_time",
+            f"event_time {ms_to_iso(event_time_ms)} is more than {max_future_skew_ms} ms "
+            f"ahead of now {ms_to_iso(now_ms)}",
+        )
+    return Event(source_id, metric, value, event_time_ms, event_id_for(source_id, metric, value, event_time_ms))
+
+
+def encode_event(source_id: str, metric: str, value: float, event_time_ms: int) -> bytes:
+    """The JSON payload a producer sends (``event_time`` as ISO-8601 UTC, ms precision).
+
+    >>> encode_event("s1", "cpu", 1.5, 1704067200123)
+    b'{"source_id":"s1","metric":"cpu","value":1.5,"event_time":"2024-01-01T00:00:00.123Z"}'
+    """
+    return orjson.dumps(
+        {"source_id": source_id, "metric": metric, "value": float(value), "event_time": ms_to_iso(event_time_ms)}
+    )
