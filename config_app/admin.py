@@ -4,8 +4,18 @@ so the admin shows the same clear messages the database would enforce anyway."""
 from __future__ import annotations
 
 from django.contrib import admin
+from django.forms.models import BaseInlineFormSet
+from django.urls import reverse
+from django.utils.html import format_html
 
-from config_app.models import BaselineStats, ConfigVersion, MetricThreshold, SourceMetadata
+from config_app.models import (
+    BaselineFoldState,
+    BaselineHistory,
+    BaselineStats,
+    ConfigVersion,
+    MetricThreshold,
+    SourceMetadata,
+)
 
 
 @admin.register(MetricThreshold)
@@ -23,6 +33,7 @@ class MetricThresholdAdmin(admin.ModelAdmin):
                                   "source+metric, then metric, then default."}),
         ("Window", {"fields": ("window_seconds", "min_samples", "allowed_lateness_seconds")}),
         ("Drift rule", {"fields": ("z_threshold", "std_ratio_threshold", "enter_hits", "exit_hits")}),
+        ("Baseline", {"fields": ("baseline_excludes_drifting",)}),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
 
@@ -31,17 +42,126 @@ class MetricThresholdAdmin(admin.ModelAdmin):
         return obj.scope
 
 
+# =================================================================================================
+# Baselines: folded in by the baseline job (config_app.services.baselines); the history of every
+# update is read-only, shown inline (latest updates) and in its own changelist.
+# =================================================================================================
+HISTORY_INLINE_ROWS = 50
+
+
+class LatestHistoryFormSet(BaseInlineFormSet):
+    """Only the newest updates: a key folded every minute gathers ~500k history rows a year."""
+
+    def get_queryset(self):
+        return super().get_queryset()[:HISTORY_INLINE_ROWS]
+
+
+class BaselineHistoryInline(admin.TabularInline):
+    model = BaselineHistory
+    formset = LatestHistoryFormSet
+    verbose_name_plural = f"history (latest {HISTORY_INLINE_ROWS} updates)"
+    fields = ("recorded_at", "kind", "events", "count", "mean", "std", "high_water_mark")
+    readonly_fields = fields
+    ordering = ("-recorded_at", "-id")
+    extra = 0
+    can_delete = False
+
+    @admin.display(description="std (sample)")
+    def std(self, obj: BaselineHistory) -> str:
+        return f"{obj.std:.6g}"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(BaselineStats)
 class BaselineStatsAdmin(admin.ModelAdmin):
     list_display = ("source_id", "metric", "count", "mean", "std", "window_start", "window_end",
                     "high_water_mark", "updated_at")
     list_filter = ("metric",)
     search_fields = ("source_id", "metric")
-    readonly_fields = ("std", "updated_at")
+    readonly_fields = ("std", "high_water_mark", "all_history", "updated_at")
+    fields = ("source_id", "metric", "count", "mean", "m2", "std", "window_start", "window_end",
+              "high_water_mark", "all_history", "updated_at")
+    inlines = (BaselineHistoryInline,)
 
     @admin.display(description="std (sample)")
     def std(self, obj: BaselineStats) -> str:
         return f"{obj.std:.6g}"
+
+    def get_deleted_objects(self, objs, request):
+        """History rows go with their baseline (a cascade): counted, not listed one by one (a key
+        folded every minute has ~500k), and not blocked by the history admin being read-only."""
+        objs = list(objs)
+        model_count = {BaselineStats._meta.verbose_name_plural: len(objs)}
+        history = BaselineHistory.objects.filter(baseline__in=objs).count()
+        if history:
+            model_count[BaselineHistory._meta.verbose_name_plural] = history
+        return [str(obj) for obj in objs], model_count, set(), []
+
+    @admin.display(description="history")
+    def all_history(self, obj: BaselineStats) -> str:
+        if obj.pk is None:
+            return "-"
+        url = reverse("admin:config_app_baselinehistory_changelist") + f"?baseline__id__exact={obj.pk}"
+        return format_html('<a href="{}">all {} updates</a>', url, obj.history.count())
+
+
+@admin.register(BaselineHistory)
+class BaselineHistoryAdmin(admin.ModelAdmin):
+    """Read-only: one row per baseline update per key, written by the baseline fold."""
+
+    list_display = ("recorded_at", "source_id", "metric", "kind", "events", "count", "mean", "std",
+                    "high_water_mark")
+    list_filter = ("kind", "recorded_at")
+    search_fields = ("baseline__source_id", "baseline__metric")
+    list_select_related = ("baseline",)
+    date_hierarchy = "recorded_at"
+    show_full_result_count = False
+
+    @admin.display(description="source", ordering="baseline__source_id")
+    def source_id(self, obj: BaselineHistory) -> str:
+        return obj.baseline.source_id
+
+    @admin.display(description="metric", ordering="baseline__metric")
+    def metric(self, obj: BaselineHistory) -> str:
+        return obj.baseline.metric
+
+    @admin.display(description="std (sample)")
+    def std(self, obj: BaselineHistory) -> str:
+        return f"{obj.std:.6g}"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(BaselineFoldState)
+class BaselineFoldStateAdmin(admin.ModelAdmin):
+    """Read-only: the global ingest-time watermark the baseline fold has reached."""
+
+    list_display = ("id", "high_water_mark", "updated_at")
+    readonly_fields = ("high_water_mark", "updated_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(SourceMetadata)
@@ -62,6 +182,102 @@ class ConfigVersionAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+# =================================================================================================
+# Drift scenarios: scenarios are edited with their steps inline; runs (ground truth written by
+# drift_controller) are read-only.
+# =================================================================================================
+from django.core.exceptions import ValidationError  # noqa: E402
+from django.db.models import Count  # noqa: E402
+from django.forms.models import BaseInlineFormSet  # noqa: E402
+
+from config_app.models import DriftScenario, ScenarioRun, ScenarioRunTarget, ScenarioStep  # noqa: E402
+
+
+class ScenarioStepFormSet(BaseInlineFormSet):
+    """Steps with the same target and kind must not overlap in time (a stop could not tell them
+    apart); checked here across the whole inline, since one row cannot see its siblings."""
+
+    def clean(self):
+        super().clean()
+        from producers.control import StepSpec, plan_schedule
+
+        specs = []
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None)
+            if not data or data.get("DELETE") or form.errors:
+                continue
+            try:
+                specs.append(StepSpec(
+                    source_id=data["source_id"], metric=data["metric"], kind=data["kind"],
+                    magnitude=data["magnitude"], start_offset_seconds=data["start_offset_seconds"],
+                    duration_seconds=data["duration_seconds"],
+                ))
+            except (KeyError, TypeError, ValueError):
+                continue  # the row's own validation reports it
+        try:
+            plan_schedule(specs)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class ScenarioStepInline(admin.TabularInline):
+    model = ScenarioStep
+    formset = ScenarioStepFormSet
+    extra = 1
+    fields = ("source_id", "metric", "kind", "magnitude", "start_offset_seconds", "duration_seconds")
+
+
+@admin.register(DriftScenario)
+class DriftScenarioAdmin(admin.ModelAdmin):
+    list_display = ("name", "enabled", "seed", "step_count", "updated_at")
+    list_filter = ("enabled",)
+    search_fields = ("name", "description", "steps__source_id")
+    readonly_fields = ("created_at", "updated_at")
+    inlines = (ScenarioStepInline,)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_step_count=Count("steps"))
+
+    @admin.display(description="steps", ordering="_step_count")
+    def step_count(self, obj: DriftScenario) -> int:
+        return obj._step_count
+
+
+class ScenarioRunTargetInline(admin.TabularInline):
+    model = ScenarioRunTarget
+    extra = 0
+    can_delete = False
+    fields = ("source_id", "metric", "kind", "magnitude", "planned_start", "planned_end", "actual_start", "actual_end")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ScenarioRun)
+class ScenarioRunAdmin(admin.ModelAdmin):
+    """Read-only ground truth: recorded by drift_controller, never edited by hand."""
+
+    list_display = ("id", "scenario", "status", "started_at", "finished_at", "time_scale", "seed")
+    list_filter = ("status", "scenario")
+    search_fields = ("scenario__name", "targets__source_id")
+    date_hierarchy = "started_at"
+    readonly_fields = ("scenario", "status", "started_at", "finished_at", "time_scale", "seed", "error")
+    inlines = (ScenarioRunTargetInline,)
+
+    def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):

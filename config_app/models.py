@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 
 ANY = ""  # an empty source_id / metric in a threshold row means "any"
 
@@ -66,6 +67,12 @@ class MetricThreshold(models.Model):
         help_text="How far behind a key's newest event time an event may arrive and still count (>= 0).",
     )
     enabled = models.BooleanField(default=True)
+    baseline_excludes_drifting = models.BooleanField(
+        default=False,
+        help_text="Leave raw events that fall inside this key's DRIFTING intervals (drift_events) out of its "
+                  "long-term baseline. Off by default: the baseline then keeps every event. Applies to events "
+                  "folded after the change; run `manage.py update_baselines --rebuild` to apply it to the past.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -190,6 +197,66 @@ class BaselineStats(models.Model):
             raise ValidationError(errors)
 
 
+class BaselineFoldState(models.Model):
+    """The single row that serialises baseline folds and holds the global fold watermark.
+
+    ``high_water_mark`` is the ingest time up to which raw events have been folded into
+    ``baseline_stats`` (all keys). A fold locks this row (``SELECT ... FOR UPDATE``) for its whole
+    run and moves the watermark in the same transaction as the statistics, so overlapping runs
+    queue instead of double counting. See :mod:`config_app.services.baselines`.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    high_water_mark = models.DateTimeField(
+        null=True, blank=True, help_text="Ingest time up to which raw events have been folded in (all keys)."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "baseline_fold_state"
+        verbose_name = "baseline fold state"
+        verbose_name_plural = "baseline fold state"
+        constraints = [_check(Q(id=1), "baseline_fold_state_single_row", "There is only one fold state row (id 1).")]
+
+    def __str__(self) -> str:
+        return f"baselines folded up to {self.high_water_mark or 'nothing yet'}"
+
+
+class BaselineHistory(models.Model):
+    """One row per baseline update per key: the statistics right after that update.
+
+    Written in bulk by each fold (one INSERT per fold), read-only in the admin, so a user can see
+    how a baseline moved. ``events`` is how many distinct events that update added (a rebuild
+    records its total).
+    """
+
+    class Kind(models.TextChoices):
+        FOLD = "fold"
+        REBUILD = "rebuild"
+
+    baseline = models.ForeignKey(BaselineStats, on_delete=models.CASCADE, related_name="history", db_index=False)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.FOLD)
+    events = models.BigIntegerField(help_text="Distinct raw events this update added.")
+    count = models.BigIntegerField()
+    mean = models.FloatField()
+    m2 = models.FloatField()
+    high_water_mark = models.DateTimeField(help_text="Fold watermark (ingest time) after this update.")
+    recorded_at = models.DateTimeField(db_default=Now(), help_text="Database time of the transaction that made the update.")
+
+    class Meta:
+        db_table = "baseline_history"
+        verbose_name_plural = "baseline history"
+        ordering = ["-recorded_at", "-id"]
+        indexes = [models.Index(fields=["baseline", "-recorded_at"], name="baseline_history_key_time")]
+
+    def __str__(self) -> str:
+        return f"{self.baseline_id} @ {self.high_water_mark}: n={self.count} mean={self.mean:.6g} std={self.std:.6g}"
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 and self.m2 > 0 else 0.0
+
+
 class SourceMetadata(models.Model):
     """What the detector has seen of each source (kept current in batches)."""
 
@@ -220,3 +287,178 @@ class SourceMetadata(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_id} ({self.source_type})"
+
+
+# =================================================================================================
+# Drift scenarios (producers/, manage.py drift_controller, manage.py seed_scenarios).
+# A scenario is a list of steps; each run of it is recorded with its ground truth: what was
+# started and stopped on which key, planned and as acknowledged by the broker.
+# =================================================================================================
+
+
+class DriftKind(models.TextChoices):
+    MEAN_SHIFT = "mean_shift", "mean shift (k sigma)"
+    VARIANCE = "variance", "variance (spread factor r)"
+
+
+class DriftScenario(models.Model):
+    """A named, reproducible drift experiment: steps applied to drift producers' keys."""
+
+    name = models.CharField(max_length=128, unique=True, help_text="What drift_controller --scenario takes.")
+    description = models.TextField(blank=True)
+    seed = models.BigIntegerField(
+        default=0, validators=[MinValueValidator(0)],
+        help_text="Recorded with every run: `run_producer --kind drift --seed <seed>` reproduces the values.",
+    )
+    enabled = models.BooleanField(default=True, help_text="drift_controller refuses a disabled scenario.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "drift_scenarios"
+        ordering = ["name"]
+        constraints = [
+            _check(~Q(name=""), "drift_scenarios_name_not_empty", "name must not be empty."),
+            _check(Q(seed__gte=0), "drift_scenarios_seed_non_negative", "seed must not be negative."),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ScenarioStep(models.Model):
+    """One change on one key: from ``start_offset_seconds`` after the controller starts, for
+    ``duration_seconds``. ``mean_shift``: the mean moves by ``magnitude`` standard deviations of
+    the key; ``variance``: the spread (standard deviation) of the noise is multiplied by
+    ``magnitude``, so the detector's std ratio reads about ``magnitude``."""
+
+    scenario = models.ForeignKey(DriftScenario, on_delete=models.CASCADE, related_name="steps")
+    source_id = models.CharField(max_length=256)
+    metric = models.CharField(max_length=256)
+    kind = models.CharField(max_length=16, choices=DriftKind.choices)
+    magnitude = models.FloatField(
+        help_text="mean_shift: k (sigmas, > 0); variance: factor r on the standard deviation (> 0, not 1).",
+    )
+    start_offset_seconds = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0)],
+        help_text="Seconds after the controller starts (>= 0); times --time-scale.",
+    )
+    duration_seconds = models.FloatField(help_text="How long the change lasts (> 0); times --time-scale.")
+
+    class Meta:
+        db_table = "scenario_steps"
+        ordering = ["scenario", "start_offset_seconds", "id"]
+        constraints = [
+            _check(~Q(source_id=""), "scenario_steps_source_id_not_empty", "source_id must not be empty."),
+            _check(~Q(metric=""), "scenario_steps_metric_not_empty", "metric must not be empty."),
+            _check(Q(kind__in=DriftKind.values), "scenario_steps_kind_valid", "kind must be mean_shift or variance."),
+            _check(Q(magnitude__gt=0), "scenario_steps_magnitude_positive", "magnitude must be greater than 0."),
+            _check(Q(duration_seconds__gt=0), "scenario_steps_duration_positive", "duration_seconds must be greater than 0."),
+            _check(
+                Q(start_offset_seconds__gte=0),
+                "scenario_steps_offset_non_negative",
+                "start_offset_seconds must not be negative.",
+            ),
+            _check(
+                ~Q(kind=DriftKind.VARIANCE, magnitude=1.0),
+                "scenario_steps_variance_factor_not_1",
+                "A variance factor of 1 changes nothing.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (f"{self.source_id}/{self.metric} {self.kind} {self.magnitude:g} "
+                f"@+{self.start_offset_seconds:g}s for {self.duration_seconds:g}s")
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        for name in ("magnitude", "start_offset_seconds", "duration_seconds"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                errors[name] = "Must be a finite number."
+        if "magnitude" not in errors and self.magnitude is not None:
+            if self.magnitude <= 0:
+                errors["magnitude"] = "Must be greater than 0."
+            elif self.kind == DriftKind.VARIANCE and self.magnitude == 1:
+                errors["magnitude"] = "A variance factor of 1 changes nothing."
+        if "duration_seconds" not in errors and self.duration_seconds is not None and self.duration_seconds <= 0:
+            errors["duration_seconds"] = "Must be greater than 0."
+        for name in ("source_id", "metric"):
+            value = getattr(self, name)
+            if value is not None and value.strip() != value:
+                errors[name] = "Must not start or end with spaces."
+        if errors:
+            raise ValidationError(errors)
+
+
+class ScenarioRun(models.Model):
+    """One execution of a scenario by drift_controller (the ground truth of a drift experiment)."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+        INTERRUPTED = "interrupted"
+
+    scenario = models.ForeignKey(DriftScenario, on_delete=models.PROTECT, related_name="runs")
+    started_at = models.DateTimeField(help_text="Wall-clock start; step offsets count from here.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    seed = models.BigIntegerField(help_text="The scenario's seed at the time of the run.")
+    time_scale = models.FloatField(default=1.0, help_text="Offsets and durations were multiplied by this.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "scenario_runs"
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            _check(Q(time_scale__gt=0), "scenario_runs_time_scale_positive", "time_scale must be greater than 0."),
+            _check(
+                Q(finished_at__isnull=True) | Q(finished_at__gte=models.F("started_at")),
+                "scenario_runs_finished_after_start",
+                "finished_at must not be before started_at.",
+            ),
+            _check(
+                Q(status="running", finished_at__isnull=True) | (~Q(status="running") & Q(finished_at__isnull=False)),
+                "scenario_runs_finished_iff_not_running",
+                "A running run has no finished_at; a finished one has.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} of {self.scenario} ({self.status})"
+
+
+class ScenarioRunTarget(models.Model):
+    """Ground truth of one step in one run: planned window, and the times its start / stop
+    commands were acknowledged by the broker (null if never sent)."""
+
+    run = models.ForeignKey(ScenarioRun, on_delete=models.CASCADE, related_name="targets")
+    source_id = models.CharField(max_length=256)
+    metric = models.CharField(max_length=256)
+    kind = models.CharField(max_length=16, choices=DriftKind.choices)
+    magnitude = models.FloatField()
+    planned_start = models.DateTimeField()
+    planned_end = models.DateTimeField()
+    actual_start = models.DateTimeField(null=True, blank=True, help_text="Start command acknowledged by the broker.")
+    actual_end = models.DateTimeField(null=True, blank=True, help_text="Stop command acknowledged by the broker.")
+
+    class Meta:
+        db_table = "scenario_run_targets"
+        ordering = ["run", "planned_start", "id"]
+        indexes = [models.Index(fields=["source_id", "metric"], name="scenario_run_targets_key")]
+        constraints = [
+            _check(
+                Q(planned_start__lt=models.F("planned_end")),
+                "scenario_run_targets_planned_ordered",
+                "planned_start must be before planned_end.",
+            ),
+            _check(
+                Q(actual_end__isnull=True) | Q(actual_start__isnull=False, actual_start__lte=models.F("actual_end")),
+                "scenario_run_targets_actual_ordered",
+                "actual_end needs an actual_start that is not after it.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id}/{self.metric} {self.kind} {self.magnitude:g}"

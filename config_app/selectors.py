@@ -69,3 +69,21 @@ def threshold_set_get(*, attempts: int = 5) -> ThresholdSet:
         if config_version_get() == version:
             return ThresholdSet(version=version, rules=rules)
     raise RuntimeError("metric_thresholds kept changing while being read; try again")
+
+
+@dataclass(frozen=True)
+class BaselineValue:
+    mean: float
+    std: float
+    count: int
+
+
+def baseline_map_get() -> dict[tuple[str, str], BaselineValue]:
+    """Every stored baseline as plain values, keyed by (source_id, metric): one query."""
+    from config_app.models import BaselineStats
+
+    out = {}
+    for source_id, metric, count, mean, m2 in BaselineStats.objects.values_list("source_id", "metric", "count", "mean", "m2"):
+        std = (m2 / (count - 1)) ** 0.5 if count > 1 else 0.0
+        out[(source_id, metric)] = BaselineValue(mean=mean, std=std, count=count)
+    return out

@@ -7,16 +7,18 @@ from django.db import transaction
 from config_app.models import ANY, MetricThreshold
 from config_app.selectors import THRESHOLD_FIELDS
 
-# Demo thresholds: sensitive enough that a 3-sigma mean shift or a 3x variance change is
-# detected within seconds at a few events/s per key, while the rolling mean of a 30 s window
-# (~10 SE below the z threshold for stationary data) keeps false starts improbable.
+# Demo thresholds. At 5 events/s a 20 s window holds ~100 events, so the rolling mean's noise
+# is ~0.1 baseline std: z > 2 is ~20 standard errors away for stationary data (and for the
+# dynamic producers, whose slow movement stays within ~0.6 std), while a 4-sigma mean shift
+# crosses it once half the window has shifted (~10 s) and a 4x std change crosses the ratio
+# 2.5 after ~7 s. enter 3 / exit 10 consecutive evaluations keep a drift from flapping.
 DEMO_DEFAULT = {
-    "window_seconds": 30.0,
+    "window_seconds": 20.0,
     "min_samples": 10,
     "z_threshold": 2.0,
     "std_ratio_threshold": 2.5,
     "enter_hits": 3,
-    "exit_hits": 5,
+    "exit_hits": 10,
     "allowed_lateness_seconds": 5.0,
 }
 
