@@ -48,6 +48,11 @@ INVALID = [
     b'{"source_id": "a", "metric": "m", "value": 1, "event_time": "yesterday"}',
     b'{"source_id": "a", "metric": "m", "event_time": "2024-05-01T10:00:00Z"}',
     b'{"source_id": "a", "metric": "m", "value": true, "event_time": "2024-05-01T10:00:00Z"}',
+    b'{"source_id": "   ", "metric": "m", "value": 1, "event_time": "2024-05-01T10:00:00Z"}',
+    b'{"source_id": "a\\u0001b", "metric": "m", "value": 1, "event_time": "2024-05-01T10:00:00Z"}',
+    b'{"source_id": "a", "metric": "' + b"m" * 257 + b'", "value": 1, "event_time": "2024-05-01T10:00:00Z"}',
+    b'{"source_id": "a", "metric": "m", "value": 1e200, "event_time": "2024-05-01T10:00:00Z"}',
+    b'{"source_id": "a", "metric": "m", "value": 1, "event_time": "2024-05-01T10:00:00Z", "pad": "' + b"x" * 70000 + b'"}',
 ]
 
 

@@ -1,0 +1,265 @@
+"""Pipeline benchmark: `python -m detection.bench_pipeline` (make bench-pipeline).
+
+Needs the local services (scripts/services up). Uses its own topic, consumer groups, chDB
+directory and PostgreSQL database (``drift_bench``, created and migrated if missing), so it
+never touches the developer's data. Prints progress lines and, last, one JSON object:
+
+- ``ceiling_events_per_s``: a bare confluent-kafka consume loop over the pre-filled topic that
+  only decodes/validates each message with the detector's decoder (``parse_event``);
+- ``detector_events_per_s``: the detector service over the same topic, from the first poll to
+  the last committed offset, ClickHouse writes (drift_events, drift_status_current,
+  checkpoints) and Postgres source upserts included; ``ratio_vs_ceiling``;
+- ``latency_p50_ms`` / ``latency_p99_ms``: at a steady produce rate, from each message's
+  produce time (Kafka CreateTime) to the end of the ClickHouse write that covered it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+
+def _setup(database: str, chdb_dir: str, topic: str) -> None:
+    import psycopg
+
+    base = os.environ.get("DATABASE_URL", "postgres://drift:drift@127.0.0.1:5432/drift")
+    admin_url = base.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url.replace("postgres://", "postgresql://"), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone():
+            conn.execute(f'CREATE DATABASE "{database}"')
+    os.environ["DATABASE_URL"] = base.rsplit("/", 1)[0] + "/" + database
+    os.environ["CLICKHOUSE_URL"] = f"chdb://{chdb_dir}"
+    os.environ["KAFKA_EVENTS_TOPIC"] = topic
+    os.environ["KAFKA_DLQ_TOPIC"] = topic + ".dlq"
+    os.environ["KAFKA_DETECTOR_GROUP"] = f"bench-detector-{uuid.uuid4().hex[:8]}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "driftsite.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    call_command("migrate_clickhouse", verbosity=0)
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _fill(bootstrap: str, topic: str, *, events: int, keys: int, seed: int) -> float:
+    import numpy as np
+    from confluent_kafka import Producer
+
+    from detection.core.events import encode_event, kafka_key
+
+    rng = np.random.default_rng(seed)
+    names = [(f"bench-{k:05d}", "cpu") for k in range(keys)]
+    key_bytes = [kafka_key(s, m) for s, m in names]
+    values = rng.normal(50.0, 2.0, size=events)
+    t0 = int(time.time() * 1000) - events // keys * 1000 - 60_000
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.num.messages": 10000,
+                         "queue.buffering.max.messages": 1_000_000, "compression.type": "lz4"})
+    started = time.perf_counter()
+    for i in range(events):
+        k = i % keys
+        s, m = names[k]
+        while True:
+            try:
+                producer.produce(topic, key=key_bytes[k], value=encode_event(s, m, float(values[i]), t0 + (i // keys) * 1000))
+                break
+            except BufferError:
+                producer.poll(0.05)
+        if i % 50_000 == 0:
+            producer.poll(0)
+    producer.flush(120)
+    return time.perf_counter() - started
+
+
+def _ceiling(bootstrap: str, topic: str, events: int) -> float:
+    from confluent_kafka import Consumer
+
+    from detection.core.events import InvalidEvent, parse_event
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-ceiling-{uuid.uuid4().hex[:8]}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    seen = 0
+    started = None
+    now_ms = int(time.time() * 1000)
+    while seen < events:
+        batch = consumer.consume(num_messages=5000, timeout=1.0)
+        if started is None and batch:
+            started = time.perf_counter()
+        for message in batch:
+            if message.error():
+                continue
+            try:
+                parse_event(message.value(), now_ms=now_ms, max_future_skew_ms=300_000)
+            except InvalidEvent:
+                pass
+            seen += 1
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return seen / elapsed
+
+
+def _baselines(keys: int) -> None:
+    from config_app.models import BaselineStats
+    from config_app.services.thresholds import DEMO_DEFAULT, threshold_upsert
+
+    threshold_upsert(**DEMO_DEFAULT)
+    BaselineStats.objects.all().delete()
+    BaselineStats.objects.bulk_create(
+        [BaselineStats(source_id=f"bench-{k:05d}", metric="cpu", count=1000, mean=50.0, m2=4.0 * 999) for k in range(keys)],
+        batch_size=5000,
+    )
+
+
+def _detector_throughput(events: int) -> tuple[float, dict]:
+    from detection.wiring import build_detector
+
+    runner, handler = build_detector(checkpoint_seconds=30.0)
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,))
+    started = time.perf_counter()
+    thread.start()
+    while runner.committed_messages < events and thread.is_alive():
+        time.sleep(0.01)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    thread.join()
+    return events / elapsed, dict(handler.totals)
+
+
+def _produce_steady(bootstrap: str, topic: str, *, rate: int, seconds: float, keys: int) -> None:
+    """Produce ``rate`` events/s for ``seconds``, event_time = produce time (run as a subprocess)."""
+    import numpy as np
+    from confluent_kafka import Producer
+
+    from detection.core.events import encode_event, kafka_key
+
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1})
+    names = [(f"bench-{k:05d}", "cpu") for k in range(keys)]
+    keys_b = [kafka_key(s, m) for s, m in names]
+    total = int(rate * seconds)
+    values = np.random.default_rng(2).normal(50.0, 2.0, size=total)
+    started = time.perf_counter()
+    for i in range(total):
+        delay = started + i / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        s, m = names[i % keys]
+        producer.produce(topic, key=keys_b[i % keys], value=encode_event(s, m, float(values[i]), int(time.time() * 1000)))
+        producer.poll(0)
+    producer.flush(30)
+
+
+def _latency(bootstrap: str, topic: str, *, rate: int, seconds: float, keys: int) -> list[float]:
+    """Produce at ``rate`` events/s while the detector runs; latency per message in ms."""
+    from detection.wiring import build_detector
+
+    runner, handler = build_detector(checkpoint_seconds=30.0)
+    latencies: list[float] = []
+    pending: list[int] = []
+    process_batch, flush = handler.process_batch, handler.flush
+
+    def timed_process(messages):
+        pending.extend(m.timestamp()[1] for m in messages)
+        process_batch(messages)
+
+    def timed_flush(next_offsets):
+        flush(next_offsets)
+        done = time.time() * 1000
+        latencies.extend(done - ts for ts in pending)
+        pending.clear()
+
+    handler.process_batch, handler.flush = timed_process, timed_flush
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,))
+    thread.start()
+    # wait until the detector has caught up with the pre-filled topic
+    while True:
+        before = runner.committed_messages
+        time.sleep(1.0)
+        if runner.committed_messages == before:
+            break
+    latencies.clear()
+    # The steady producer is another process: in this one it would compete for the GIL.
+    total = int(rate * seconds)
+    subprocess.run(
+        [sys.executable, "-m", "detection.bench_pipeline", "--produce-steady", topic,
+         "--rate", str(rate), "--latency-seconds", str(seconds), "--keys", str(keys)],
+        check=True,
+    )
+    deadline = time.time() + 30
+    while len(latencies) < total and time.time() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    thread.join()
+    return latencies
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--keys", type=int, default=10_000)
+    parser.add_argument("--rate", type=int, default=5_000, help="events/s for the latency run")
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--database", default="drift_bench")
+    parser.add_argument("--produce-steady", metavar="TOPIC", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    if args.produce_steady:
+        _produce_steady(bootstrap, args.produce_steady, rate=args.rate, seconds=args.latency_seconds, keys=args.keys)
+        return 0
+
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    topic = f"bench.events.{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for f in admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1),
+                                  NewTopic(topic + ".dlq", num_partitions=1, replication_factor=1)]).values():
+        f.result(timeout=30)
+    chdb_dir = tempfile.mkdtemp(prefix="bench-pipeline-")
+    try:
+        _setup(args.database, chdb_dir, topic)
+        _baselines(args.keys)
+        _say(f"filling {topic} with {args.events:,} events over {args.keys:,} keys...")
+        fill_s = _fill(bootstrap, topic, events=args.events, keys=args.keys, seed=1)
+        _say(f"  produced in {fill_s:.1f} s")
+        ceiling = _ceiling(bootstrap, topic, args.events)
+        _say(f"ceiling (consume + decode): {ceiling:,.0f} events/s")
+        detector, totals = _detector_throughput(args.events)
+        _say(f"detector (end to end, committed): {detector:,.0f} events/s; totals {totals}")
+        latencies = sorted(_latency(bootstrap, topic, rate=args.rate, seconds=args.latency_seconds, keys=args.keys))
+        pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else None  # noqa: E731
+        result = {
+            "events": args.events,
+            "keys": args.keys,
+            "ceiling_events_per_s": round(ceiling),
+            "detector_events_per_s": round(detector),
+            "ratio_vs_ceiling": round(detector / ceiling, 3),
+            "latency_rate_events_per_s": args.rate,
+            "latency_samples": len(latencies),
+            "latency_p50_ms": round(pct(0.50), 1) if latencies else None,
+            "latency_p99_ms": round(pct(0.99), 1) if latencies else None,
+        }
+    finally:
+        for f in admin.delete_topics([topic, topic + ".dlq"]).values():
+            try:
+                f.result(timeout=30)
+            except Exception:
+                pass
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
