@@ -1,5 +1,10 @@
 # One image for every app service in server mode (detector, ingest-free API, producers,
 # drift controller, migrations, Airflow). Build: docker compose build
+FROM node:20-slim AS assets
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DJANGO_SETTINGS_MODULE=driftsite.settings \
@@ -11,6 +16,7 @@ COPY pyproject.toml ./
 RUN uv pip install --system --no-cache -r pyproject.toml --extra airflow
 
 COPY . .
+COPY --from=assets /app/node_modules ./node_modules
 RUN DJANGO_SECRET_KEY=build python manage.py collectstatic --noinput
 
 EXPOSE 8000

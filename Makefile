@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export DJANGO_SETTINGS_MODULE := driftsite.settings
 
-.PHONY: help setup services services-status services-down migrate seed demo test test-unit bench-core
+.PHONY: help setup services services-status services-down migrate seed demo test test-unit chromium bench bench-core bench-pipeline bench-baselines bench-api
 
 help:
 	@echo "make demo            set everything up and run the system end to end (embedded mode)"
@@ -20,6 +20,14 @@ help:
 	@echo "make migrate         Postgres (Django) and ClickHouse migrations"
 	@echo "make test-unit       only the pure unit tests (no services)"
 	@echo "make bench-core      detection core benchmark (JSON on the last line)"
+	@echo "make bench-pipeline  Kafka -> detector -> ClickHouse throughput and latency (JSON on the last line)"
+	@echo "make bench-baselines baseline fold of 10M events and an incremental 1M (JSON on the last line)"
+	@echo "make bench-api       API latency under wrk against gunicorn (JSON on the last line)"
+
+# The dashboard's chart library comes from npm (node_modules is git-ignored, never a CDN).
+NODE_STAMP := node_modules/.package-lock.json
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
 
 # The virtualenv is rebuilt when pyproject.toml changes. uv resolves and installs in seconds.
 $(STAMP): pyproject.toml
@@ -28,7 +36,11 @@ $(STAMP): pyproject.toml
 	uv pip install --quiet --python $(PY) -r pyproject.toml --all-extras
 	@touch $@
 
-setup: $(STAMP)
+setup: $(STAMP) $(NODE_STAMP)
+
+# Debian's Chromium, for the dashboard's browser test (Playwright drives /usr/bin/chromium).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 services: setup
 	scripts/services up
@@ -45,14 +57,13 @@ migrate: services
 
 seed: migrate
 	$(PY) manage.py seed_config
+	$(PY) manage.py seed_scenarios
 
 demo: seed
-	@echo
-	@echo "make demo: services are up, Postgres and ClickHouse are migrated, demo thresholds seeded."
-	@echo "The streaming pipeline (producers, detector, run_stack) is not built yet: see the open issues."
-	@scripts/services status
+	$(PY) scripts/demo.py
 
-test: services
+test: services chromium
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 test-unit: setup
@@ -60,3 +71,15 @@ test-unit: setup
 
 bench-core: setup
 	$(PY) -m detection.bench_core
+
+bench-pipeline: services
+	$(PY) -m detection.bench_pipeline
+
+bench-baselines: services
+	$(PY) -m config_app.bench_baselines
+
+bench-api: services
+	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
+	$(PY) -m monitoring_api.bench_api
+
+bench: bench-core bench-pipeline bench-baselines bench-api

@@ -34,6 +34,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "config_app",
     "detection",
     "producers",
@@ -41,6 +44,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "monitoring_api.metrics.PrometheusMetricsMiddleware",  # first: times everything below it
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -94,6 +98,11 @@ STATIC_ROOT = env.str("DJANGO_STATIC_ROOT", default=None)
 # Static files are served by WhiteNoise from the installed packages' own folders, so the admin
 # and API pages work offline under gunicorn without a collectstatic step in embedded mode.
 WHITENOISE_USE_FINDERS = True
+# The dashboard's chart library comes from npm (`npm ci` at setup), never from a CDN.
+STATICFILES_DIRS = [
+    ("vendor/chart.js", BASE_DIR / "node_modules" / "chart.js" / "dist"),
+    ("vendor/chartjs-plugin-annotation", BASE_DIR / "node_modules" / "chartjs-plugin-annotation" / "dist"),
+]
 
 LOGGING = {
     "version": 1,
@@ -140,9 +149,30 @@ API_TOKEN_AUTH = env.bool("API_TOKEN_AUTH", default=False)
 API_HOST = env.str("API_HOST", default="127.0.0.1")
 API_PORT = env.int("API_PORT", default=8000)
 
+API_HEALTH_TIMEOUT_SECONDS = env.float("API_HEALTH_TIMEOUT_SECONDS", default=3.0)
+DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=10)
+
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "driftwatch monitoring API",
+    "DESCRIPTION": (
+        "Read-only API over the drift detector's results (ClickHouse) and configuration (PostgreSQL). "
+        "Every path answers with or without a trailing slash. Only GET/HEAD/OPTIONS are allowed; other "
+        "methods answer 405. Invalid query parameters answer 400 with a body naming them. With "
+        "API_TOKEN_AUTH on, send `Authorization: Token <key>`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
+    # Swagger UI and ReDoc from the drf-spectacular-sidecar package's static files: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }

@@ -14,21 +14,11 @@ from datetime import datetime
 
 from clickhouse_connect.driver.client import Client
 
+from detection.clickhouse.tables import CHECKPOINT_COLUMNS, DRIFT_EVENT_COLUMNS, DRIFT_STATUS_COLUMNS, RAW_EVENT_COLUMNS
 from detection.core.detector import KeyStatus, Transition
 from detection.core.events import Event
 
-RAW_EVENT_COLUMNS = ("event_id", "source_id", "metric", "value", "event_time", "ingest_time")
-DRIFT_EVENT_COLUMNS = (
-    "drift_event_id", "source_id", "metric", "event_type", "event_time", "detected_at",
-    "rolling_mean", "rolling_std", "rolling_count", "baseline_mean", "baseline_std",
-    "z_score", "std_ratio", "trigger_event_id", "config_version",
-)
-STATUS_COLUMNS = (
-    "source_id", "metric", "state", "state_since", "last_event_time", "rolling_mean", "rolling_std",
-    "rolling_count", "baseline_mean", "baseline_std", "z_score", "std_ratio", "config_version",
-    "updated_at", "version",
-)
-CHECKPOINT_COLUMNS = ("consumer_group", "topic", "partition", "next_offset", "state", "created_at")
+
 
 
 def datetime_to_ms(value: datetime) -> int:
@@ -86,8 +76,8 @@ def write_statuses(client: Client, database: str, statuses: Sequence[KeyStatus],
         )
         for s in statuses
     ]
-    client.insert(f"{database}.drift_status_current", _columns(rows, len(STATUS_COLUMNS)),
-                  column_names=STATUS_COLUMNS, column_oriented=True)
+    client.insert(f"{database}.drift_status_current", _columns(rows, len(DRIFT_STATUS_COLUMNS)),
+                  column_names=DRIFT_STATUS_COLUMNS, column_oriented=True)
     return len(rows)
 
 

@@ -90,3 +90,16 @@ def test_raw_events_duplicates_collapse_with_final(clickhouse):
     clickhouse.insert(f"{db}.raw_events", [row, row], column_names=cols)
     clickhouse.insert(f"{db}.raw_events", [row], column_names=cols)
     assert clickhouse.command(f"SELECT count() FROM {db}.raw_events FINAL") == 1
+
+
+def test_code_column_lists_match_the_migrated_tables(clickhouse_session):
+    from detection.clickhouse import tables
+
+    database = settings.CLICKHOUSE_DATABASE
+    actual = {}
+    for table, name, _ in _schema(clickhouse_session, database):
+        actual.setdefault(table, []).append(name)
+    assert tuple(c for c in actual["raw_events"] if c != "first_copy_rank") == tables.RAW_EVENT_COLUMNS
+    assert tuple(actual["drift_events"]) == tables.DRIFT_EVENT_COLUMNS
+    assert tuple(actual["drift_status_current"]) == tables.DRIFT_STATUS_COLUMNS
+    assert tuple(actual["detector_checkpoints"]) == tables.CHECKPOINT_COLUMNS

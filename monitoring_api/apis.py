@@ -1,0 +1,629 @@
+"""The read-only monitoring API: one thin APIView per endpoint (HackSoft style).
+
+Each API validates its query parameters with a nested ``FilterSerializer`` (a bad value is a
+400 whose body names the parameter), calls one selector, and renders with a nested
+``OutputSerializer``. Every view answers GET, HEAD and OPTIONS only: any other method is a 405,
+decided before authentication so that it holds with or without a token.
+
+Authentication: off by default (``API_TOKEN_AUTH=false``: anyone may read, a logged-in admin
+session is recognised). With ``API_TOKEN_AUTH=true`` every endpoint except /health needs either
+``Authorization: Token <key>`` (rest_framework.authtoken; create one with
+``manage.py drf_create_token <user>``) or a logged-in session (the dashboard's fetches).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from clickhouse_connect.driver.exceptions import OperationalError as ClickHouseOperationalError
+from django.conf import settings
+from django.db import InterfaceError as DjangoInterfaceError
+from django.db import OperationalError as DjangoOperationalError
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import MethodNotAllowed, ValidationError
+from rest_framework.permissions import SAFE_METHODS, AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config_app.models import SourceMetadata
+from detection.clickhouse.readers import DRIFT_EVENT_TYPES, DRIFT_STATES, DRIFT_STATUS_ORDERINGS, EventPosition
+from monitoring_api import selectors
+from monitoring_api.fields import FiniteFloatField, QueryStringField, UInt64StringField, UtcDateTimeField
+from monitoring_api.health import health_get
+from monitoring_api.pagination import (
+    Cursor,
+    LimitOffsetFilterSerializer,
+    cursor_link,
+    cursor_page_serializer,
+    limit_offset_links,
+    limit_offset_page_serializer,
+)
+
+logger = logging.getLogger(__name__)
+
+VALIDATION_ERROR = OpenApiResponse(
+    {
+        "type": "object",
+        "description": "Each invalid query parameter with its messages.",
+        "additionalProperties": {"type": "array", "items": {"type": "string"}},
+    },
+    description="A query parameter is invalid; the body names it.",
+)
+DETAIL_ERROR_SCHEMA = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
+AUTH_RESPONSES = {
+    401: OpenApiResponse(DETAIL_ERROR_SCHEMA, description="API_TOKEN_AUTH is on and no valid token or session was given."),
+    403: OpenApiResponse(DETAIL_ERROR_SCHEMA, description="Authenticated but not allowed."),
+    503: OpenApiResponse(DETAIL_ERROR_SCHEMA, description="PostgreSQL or ClickHouse cannot be reached (see /health)."),
+}
+
+
+def _orderings(fields) -> list[str]:
+    return [value for field in fields for value in (field, f"-{field}")]
+
+
+def _ordering_field(fields, *, default: str | None = None) -> serializers.ChoiceField:
+    kwargs = {"default": default} if default else {"required": False}
+    return serializers.ChoiceField(
+        choices=_orderings(fields),
+        help_text="Sort field; prefix with '-' for descending. Ties are broken by the key.",
+        **kwargs,
+    )
+
+
+class ReadOnlyApi(APIView):
+    """GET/HEAD/OPTIONS only, with the API_TOKEN_AUTH switch read at request time."""
+
+    public = False  # True: never needs authentication (health)
+
+    def get_authenticators(self):
+        from rest_framework.authentication import SessionAuthentication
+
+        if settings.API_TOKEN_AUTH and not self.public:
+            from rest_framework.authentication import TokenAuthentication  # needs rest_framework.authtoken
+
+            return [TokenAuthentication(), SessionAuthentication()]
+        return [SessionAuthentication()]
+
+    def get_permissions(self):
+        if settings.API_TOKEN_AUTH and not self.public:
+            return [IsAuthenticated()]
+        return [AllowAny()]
+
+    def initial(self, request, *args, **kwargs):
+        if request.method not in SAFE_METHODS:
+            self.format_kwarg = self.get_format_suffix(**kwargs)
+            raise MethodNotAllowed(request.method)
+        super().initial(request, *args, **kwargs)
+
+    def handle_exception(self, exc):
+        # A store that cannot be reached is an outage, not a bug: 503 with a short JSON reason.
+        if isinstance(exc, (ClickHouseOperationalError, DjangoOperationalError, DjangoInterfaceError)):
+            logger.warning("%s: backing store unavailable: %s", type(self).__name__, exc)
+            return Response(
+                {"detail": f"A backing store is unavailable ({type(exc).__module__.split('.')[0]}: {type(exc).__name__}); see /health."},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+        return super().handle_exception(exc)
+
+    def filters(self, request) -> dict:
+        """The validated query parameters (a plain dict: one value per parameter, the last one)."""
+        serializer = self.FilterSerializer(data=request.query_params.dict())
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+
+# --- /health ----------------------------------------------------------------------------------
+@extend_schema_serializer(component_name="ComponentHealth")
+class ComponentHealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["up", "down"])
+    latency_ms = serializers.FloatField(help_text="Time the probe took, in milliseconds.")
+    detail = serializers.CharField(help_text="'ok', or why the component is down.")
+    info = serializers.DictField(help_text="Facts the probe learned (server version, broker count, ...).")
+
+
+class HealthCheckApi(ReadOnlyApi):
+    """Whether PostgreSQL, ClickHouse and Kafka answer, with per-component timings."""
+
+    public = True
+
+    @extend_schema_serializer(component_name="Health")
+    class OutputSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=["ok", "unavailable"])
+        checked_at = serializers.DateTimeField()
+        components = serializers.DictField(
+            child=ComponentHealthSerializer(),
+            help_text="postgres, clickhouse and (when KAFKA_BOOTSTRAP_SERVERS is set) kafka.",
+        )
+
+    @extend_schema(
+        operation_id="health_check",
+        summary="Health of PostgreSQL, ClickHouse and Kafka",
+        description=(
+            "Probes every component concurrently (each bounded by API_HEALTH_TIMEOUT_SECONDS, default 3 s) "
+            "and reports per-component status and latency. 200 when all are up, 503 when one is down. "
+            "Never needs authentication."
+        ),
+        responses={
+            200: OpenApiResponse(OutputSerializer, description="Every component is up."),
+            503: OpenApiResponse(OutputSerializer, description="At least one component is down; see its detail."),
+        },
+    )
+    def get(self, request):
+        health = health_get()
+        body = {
+            "status": "ok" if health.up else "unavailable",
+            "checked_at": health.checked_at,
+            "components": {
+                name: {"status": "up" if c.up else "down", "latency_ms": c.latency_ms, "detail": c.detail, "info": c.info}
+                for name, c in health.components.items()
+            },
+        }
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_200_OK if health.up else status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+# --- /thresholds --------------------------------------------------------------------------------
+class ThresholdListApi(ReadOnlyApi):
+    """Metric thresholds as configured in the admin, with the scope each row applies to."""
+
+    class FilterSerializer(LimitOffsetFilterSerializer):
+        source_id = QueryStringField(allow_blank=True, help_text="Exact source_id; empty = rows for any source.")
+        metric = QueryStringField(allow_blank=True, help_text="Exact metric; empty = the default row.")
+        metric_prefix = QueryStringField(help_text="Metric starts with this text.")
+        enabled = serializers.BooleanField(required=False, help_text="Only enabled (true) or disabled (false) rows.")
+        ordering = _ordering_field(selectors.THRESHOLD_ORDERINGS)
+
+    @extend_schema_serializer(component_name="MetricThreshold")
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        scope = serializers.CharField(help_text="'default', '*/<metric>' or '<source_id>/<metric>'.")
+        source_id = serializers.CharField(help_text="Empty: any source.")
+        metric = serializers.CharField(help_text="Empty (with an empty source): the default row.")
+        window_seconds = serializers.FloatField()
+        min_samples = serializers.IntegerField()
+        z_threshold = serializers.FloatField()
+        std_ratio_threshold = serializers.FloatField()
+        enter_hits = serializers.IntegerField()
+        exit_hits = serializers.IntegerField()
+        allowed_lateness_seconds = serializers.FloatField()
+        enabled = serializers.BooleanField()
+        created_at = serializers.DateTimeField()
+        updated_at = serializers.DateTimeField()
+
+    PageSerializer = limit_offset_page_serializer(OutputSerializer, "PaginatedMetricThresholdList")
+
+    @extend_schema(
+        operation_id="thresholds_list",
+        summary="Detection thresholds (PostgreSQL)",
+        parameters=[FilterSerializer],
+        responses={200: PageSerializer, 400: VALIDATION_ERROR, **AUTH_RESPONSES},
+    )
+    def get(self, request):
+        filters = self.filters(request)
+        limit, offset = filters.pop("limit"), filters.pop("offset")
+        queryset = selectors.threshold_list(**filters)
+        count = queryset.count()
+        rows = list(queryset[offset : offset + limit])
+        next_url, previous_url = limit_offset_links(request, count=count, limit=limit, offset=offset)
+        return Response(
+            {"count": count, "next": next_url, "previous": previous_url, "results": self.OutputSerializer(rows, many=True).data}
+        )
+
+
+# --- /baselines ---------------------------------------------------------------------------------
+class BaselineListApi(ReadOnlyApi):
+    """Long-term baselines (count, mean, std) per key, folded in by the baseline job."""
+
+    class FilterSerializer(LimitOffsetFilterSerializer):
+        source_id = QueryStringField(help_text="Exact source_id.")
+        metric = QueryStringField(help_text="Exact metric.")
+        metric_prefix = QueryStringField(help_text="Metric starts with this text.")
+        ordering = _ordering_field(selectors.BASELINE_ORDERINGS)
+
+    @extend_schema_serializer(component_name="BaselineStats")
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        source_id = serializers.CharField()
+        metric = serializers.CharField()
+        count = serializers.IntegerField(help_text="Distinct raw events folded in.")
+        mean = FiniteFloatField()
+        std = FiniteFloatField(help_text="Sample standard deviation (n - 1); 0 below two events.")
+        window_start = serializers.DateTimeField(allow_null=True, help_text="Earliest event time folded in.")
+        window_end = serializers.DateTimeField(allow_null=True, help_text="Latest event time folded in.")
+        high_water_mark = serializers.DateTimeField(allow_null=True, help_text="Ingest time folded up to.")
+        updated_at = serializers.DateTimeField()
+
+    PageSerializer = limit_offset_page_serializer(OutputSerializer, "PaginatedBaselineStatsList")
+
+    @extend_schema(
+        operation_id="baselines_list",
+        summary="Long-term baselines per key (PostgreSQL)",
+        parameters=[FilterSerializer],
+        responses={200: PageSerializer, 400: VALIDATION_ERROR, **AUTH_RESPONSES},
+    )
+    def get(self, request):
+        filters = self.filters(request)
+        limit, offset = filters.pop("limit"), filters.pop("offset")
+        queryset = selectors.baseline_list(**filters)
+        count = queryset.count()
+        rows = list(queryset[offset : offset + limit])
+        next_url, previous_url = limit_offset_links(request, count=count, limit=limit, offset=offset)
+        return Response(
+            {"count": count, "next": next_url, "previous": previous_url, "results": self.OutputSerializer(rows, many=True).data}
+        )
+
+
+# --- /sources -----------------------------------------------------------------------------------
+class SourceListApi(ReadOnlyApi):
+    """Sources with their type, first/last seen times and whether they are active."""
+
+    class FilterSerializer(LimitOffsetFilterSerializer):
+        source_id = QueryStringField(help_text="Exact source_id.")
+        source_id_prefix = QueryStringField(help_text="source_id starts with this text.")
+        active = serializers.BooleanField(required=False, help_text="Only active (true) or inactive (false) sources.")
+        source_type = serializers.ChoiceField(
+            choices=SourceMetadata.SourceType.values, required=False, help_text="Only sources of this type."
+        )
+        ordering = _ordering_field(selectors.SOURCE_ORDERINGS)
+
+    @extend_schema_serializer(component_name="Source")
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        source_id = serializers.CharField()
+        source_type = serializers.ChoiceField(choices=SourceMetadata.SourceType.values)
+        first_seen = serializers.DateTimeField(allow_null=True)
+        last_seen = serializers.DateTimeField(allow_null=True)
+        active = serializers.BooleanField()
+
+    PageSerializer = limit_offset_page_serializer(OutputSerializer, "PaginatedSourceList")
+
+    @extend_schema(
+        operation_id="sources_list",
+        summary="Sources seen by the detector (PostgreSQL)",
+        parameters=[FilterSerializer],
+        responses={200: PageSerializer, 400: VALIDATION_ERROR, **AUTH_RESPONSES},
+    )
+    def get(self, request):
+        filters = self.filters(request)
+        limit, offset = filters.pop("limit"), filters.pop("offset")
+        queryset = selectors.source_list(**filters)
+        count = queryset.count()
+        rows = list(queryset[offset : offset + limit])
+        next_url, previous_url = limit_offset_links(request, count=count, limit=limit, offset=offset)
+        return Response(
+            {"count": count, "next": next_url, "previous": previous_url, "results": self.OutputSerializer(rows, many=True).data}
+        )
+
+
+# --- /drift/status --------------------------------------------------------------------------------
+@extend_schema_serializer(component_name="DriftStatus")
+class DriftStatusOutputSerializer(serializers.Serializer):
+    source_id = serializers.CharField()
+    metric = serializers.CharField()
+    state = serializers.ChoiceField(choices=DRIFT_STATES)
+    state_since = serializers.DateTimeField(help_text="Event time at which the key entered this state.")
+    last_event_time = serializers.DateTimeField(help_text="Newest event time seen for the key.")
+    rolling_mean = FiniteFloatField()
+    rolling_std = FiniteFloatField()
+    rolling_count = serializers.IntegerField()
+    baseline_mean = FiniteFloatField()
+    baseline_std = FiniteFloatField()
+    z_score = FiniteFloatField()
+    std_ratio = FiniteFloatField()
+    config_version = serializers.IntegerField(help_text="Threshold config version the detector used.")
+    updated_at = serializers.DateTimeField(help_text="Wall-clock time the detector wrote this state.")
+
+
+class DriftStatusListApi(ReadOnlyApi):
+    """The latest detection state of every key, filterable, sortable and paged."""
+
+    class FilterSerializer(LimitOffsetFilterSerializer):
+        source_id = QueryStringField(help_text="Exact source_id.")
+        metric = QueryStringField(help_text="Exact metric.")
+        metric_prefix = QueryStringField(help_text="Metric starts with this text.")
+        state = serializers.ChoiceField(choices=DRIFT_STATES, required=False, help_text="Only keys in this state.")
+        ordering = _ordering_field(DRIFT_STATUS_ORDERINGS)
+
+    OutputSerializer = DriftStatusOutputSerializer
+
+    @extend_schema_serializer(component_name="DriftStateCounts")
+    class StateCountsSerializer(serializers.Serializer):
+        INITIALIZING = serializers.IntegerField()
+        NORMAL = serializers.IntegerField()
+        DRIFTING = serializers.IntegerField()
+
+    PageSerializer = limit_offset_page_serializer(
+        OutputSerializer,
+        "PaginatedDriftStatusList",
+        state_counts=StateCountsSerializer(help_text="Keys per state, with every filter applied except state."),
+    )
+
+    @extend_schema(
+        operation_id="drift_status_list",
+        summary="Latest detection state per key (ClickHouse)",
+        description=(
+            "Reads drift_status_current with FINAL, so each key appears once with its newest version. "
+            "Default order: source_id, metric."
+        ),
+        parameters=[FilterSerializer],
+        responses={200: PageSerializer, 400: VALIDATION_ERROR, **AUTH_RESPONSES},
+    )
+    def get(self, request):
+        filters = self.filters(request)
+        page = selectors.drift_status_list(**filters)
+        next_url, previous_url = limit_offset_links(
+            request, count=page.count, limit=filters["limit"], offset=filters["offset"]
+        )
+        return Response(
+            {
+                "count": page.count,
+                "next": next_url,
+                "previous": previous_url,
+                "state_counts": page.state_counts,
+                "results": self.OutputSerializer(page.rows, many=True).data,
+            }
+        )
+
+
+# --- /drift/events --------------------------------------------------------------------------------
+@extend_schema_serializer(component_name="DriftEvent")
+class DriftEventOutputSerializer(serializers.Serializer):
+    drift_event_id = UInt64StringField(help_text="Deterministic id (a decimal string: UInt64 exceeds JSON-safe integers).")
+    source_id = serializers.CharField()
+    metric = serializers.CharField()
+    event_type = serializers.ChoiceField(choices=DRIFT_EVENT_TYPES)
+    event_time = serializers.DateTimeField(help_text="Event time of the event that triggered the transition.")
+    detected_at = serializers.DateTimeField(help_text="Wall-clock time of the detection.")
+    rolling_mean = FiniteFloatField()
+    rolling_std = FiniteFloatField()
+    rolling_count = serializers.IntegerField()
+    baseline_mean = FiniteFloatField()
+    baseline_std = FiniteFloatField()
+    z_score = FiniteFloatField()
+    std_ratio = FiniteFloatField()
+    trigger_event_id = UInt64StringField()
+    config_version = serializers.IntegerField()
+
+
+class DriftEventListApi(ReadOnlyApi):
+    """Drift transitions, newest first, with keyset (cursor) pagination."""
+
+    MAX_LIMIT = 500
+
+    class FilterSerializer(serializers.Serializer):
+        source_id = QueryStringField(help_text="Exact source_id.")
+        metric = QueryStringField(help_text="Exact metric.")
+        metric_prefix = QueryStringField(help_text="Metric starts with this text.")
+        event_type = serializers.ChoiceField(
+            choices=DRIFT_EVENT_TYPES, required=False, help_text="Only transitions of this type."
+        )
+        since = UtcDateTimeField(required=False, help_text="event_time >= since (ISO 8601; no offset = UTC).")
+        until = UtcDateTimeField(required=False, help_text="event_time < until (ISO 8601; no offset = UTC).")
+        ordering = serializers.ChoiceField(
+            choices=["-event_time", "event_time"], default="-event_time", help_text="Newest first by default."
+        )
+        cursor = serializers.CharField(
+            required=False, max_length=200, help_text="Opaque position from a previous response's next/previous link."
+        )
+        limit = serializers.IntegerField(min_value=1, max_value=500, default=50, help_text="Page size, 1..500.")
+
+        def validate(self, data):
+            if "since" in data and "until" in data and data["since"] >= data["until"]:
+                raise ValidationError({"until": ["Must be later than since."]})
+            return data
+
+    OutputSerializer = DriftEventOutputSerializer
+    PageSerializer = cursor_page_serializer(OutputSerializer, "PaginatedDriftEventList")
+
+    @extend_schema(
+        operation_id="drift_events_list",
+        summary="Drift transitions (ClickHouse), keyset-paginated",
+        description=(
+            "DRIFT_START / DRIFT_END transitions ordered by (event_time, drift_event_id), newest first by "
+            "default. Pages are linked by opaque cursors (next/previous), so events that arrive between "
+            "two requests neither shift nor repeat rows. Replayed duplicates are returned once."
+        ),
+        parameters=[FilterSerializer],
+        responses={200: PageSerializer, 400: VALIDATION_ERROR, **AUTH_RESPONSES},
+    )
+    def get(self, request):
+        filters = self.filters(request)
+        cursor = Cursor.decode(filters.pop("cursor")) if "cursor" in filters else None
+        limit = filters.pop("limit")
+        newest_first = filters.pop("ordering") == "-event_time"
+        backwards = cursor is not None and cursor.backwards
+        rows = selectors.drift_event_list(
+            **filters,
+            after=EventPosition(cursor.event_time, cursor.drift_event_id) if cursor else None,
+            descending=newest_first != backwards,
+            limit=limit + 1,
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        if backwards:
+            rows.reverse()
+        first, last = (rows[0], rows[-1]) if rows else (None, None)
+        if backwards:
+            has_next, has_previous = True, more
+        else:
+            has_next, has_previous = more, cursor is not None
+        next_cursor = Cursor(last["event_time"], last["drift_event_id"]) if has_next and last else None
+        previous_cursor = (
+            Cursor(first["event_time"], first["drift_event_id"], backwards=True) if has_previous and first else None
+        )
+        return Response(
+            {
+                "next": cursor_link(request, next_cursor),
+                "previous": cursor_link(request, previous_cursor),
+                "results": self.OutputSerializer(rows, many=True).data,
+            }
+        )
+
+
+# --- /drift/series --------------------------------------------------------------------------------
+@extend_schema_serializer(component_name="ThresholdRule")
+class ThresholdRuleSerializer(serializers.Serializer):
+    source_id = serializers.CharField(help_text="Scope of the rule that applies ('' = any).")
+    metric = serializers.CharField(help_text="Scope of the rule that applies ('' = default row).")
+    window_seconds = serializers.FloatField()
+    min_samples = serializers.IntegerField()
+    z_threshold = serializers.FloatField()
+    std_ratio_threshold = serializers.FloatField()
+    enter_hits = serializers.IntegerField()
+    exit_hits = serializers.IntegerField()
+    allowed_lateness_seconds = serializers.FloatField()
+
+
+@extend_schema_serializer(component_name="SeriesBaseline")
+class SeriesBaselineSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    mean = FiniteFloatField()
+    std = FiniteFloatField()
+
+
+@extend_schema_serializer(component_name="SeriesBand")
+class SeriesBandSerializer(serializers.Serializer):
+    lower = FiniteFloatField(help_text="baseline mean - z_threshold x baseline std")
+    upper = FiniteFloatField(help_text="baseline mean + z_threshold x baseline std")
+
+
+@extend_schema_serializer(component_name="SeriesPoint")
+class SeriesPointSerializer(serializers.Serializer):
+    event_time = serializers.DateTimeField()
+    value = FiniteFloatField()
+    rolling_mean = FiniteFloatField(help_text="Mean of the key's values in (event_time - window_seconds, event_time].")
+
+
+@extend_schema_serializer(component_name="DriftPeriod")
+class DriftPeriodSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField(allow_null=True, help_text="null while the drift lasts.")
+
+
+class DriftSeriesGetApi(ReadOnlyApi):
+    """One key's recent values and the context the dashboard chart draws around them."""
+
+    class FilterSerializer(serializers.Serializer):
+        source_id = QueryStringField(required=True, help_text="The key's source_id.")
+        metric = QueryStringField(required=True, help_text="The key's metric.")
+        since = UtcDateTimeField(required=False, help_text="First event time (default: that of the newest `limit` events).")
+        until = UtcDateTimeField(required=False, help_text="Events strictly before this time (default: all).")
+        limit = serializers.IntegerField(min_value=1, max_value=10_000, default=2000, help_text="Most points, 1..10000.")
+
+        def validate(self, data):
+            if "since" in data and "until" in data and data["since"] >= data["until"]:
+                raise ValidationError({"until": ["Must be later than since."]})
+            return data
+
+    @extend_schema_serializer(component_name="DriftSeries")
+    class OutputSerializer(serializers.Serializer):
+        source_id = serializers.CharField()
+        metric = serializers.CharField()
+        status = DriftStatusOutputSerializer(allow_null=True)
+        threshold = ThresholdRuleSerializer(allow_null=True)
+        baseline = SeriesBaselineSerializer(allow_null=True)
+        band = SeriesBandSerializer(allow_null=True)
+        points = SeriesPointSerializer(many=True)
+        drift_periods = DriftPeriodSerializer(many=True)
+
+    @extend_schema(
+        operation_id="drift_series_get",
+        summary="A key's recent values, rolling mean, baseline band and drift periods (dashboard chart)",
+        description=(
+            "Raw values of one key (raw_events, duplicates collapsed) with the rolling mean over the key's "
+            "threshold window, the baseline mean +/- z_threshold x baseline std, and the drift periods from "
+            "drift_events. threshold/baseline/band are null when the key has none."
+        ),
+        parameters=[FilterSerializer],
+        responses={200: OutputSerializer, 400: VALIDATION_ERROR, **AUTH_RESPONSES},
+    )
+    def get(self, request):
+        filters = self.filters(request)
+        series = selectors.drift_series_get(**filters)
+        return Response(self.OutputSerializer(series).data)
+
+
+# --- /drift/report --------------------------------------------------------------------------------
+@extend_schema_serializer(component_name="DetectionReportTotals")
+class _Totals(serializers.Serializer):
+    injected = serializers.IntegerField()
+    detected = serializers.IntegerField()
+    missed = serializers.IntegerField()
+    false_starts = serializers.IntegerField()
+    repeated_starts = serializers.IntegerField()
+    median_delay_seconds = serializers.FloatField(allow_null=True)
+    events_produced = serializers.IntegerField(allow_null=True)
+    events_processed = serializers.IntegerField(allow_null=True)
+
+
+@extend_schema_serializer(component_name="InjectedDriftOutcome")
+class _Injected(serializers.Serializer):
+    source_id = serializers.CharField()
+    metric = serializers.CharField()
+    source_type = serializers.CharField()
+    kind = serializers.CharField()
+    magnitude = serializers.FloatField()
+    start_ms = serializers.IntegerField()
+    end_ms = serializers.IntegerField(allow_null=True)
+    detected = serializers.BooleanField()
+    delay_seconds = serializers.FloatField(allow_null=True)
+    detection_lag_seconds = serializers.FloatField(allow_null=True)
+
+
+@extend_schema_serializer(component_name="FalseStart")
+class _Start(serializers.Serializer):
+    source_id = serializers.CharField()
+    metric = serializers.CharField()
+    event_time_ms = serializers.IntegerField()
+    detected_at_ms = serializers.IntegerField()
+    source_type = serializers.CharField(required=False)
+
+
+class DriftReportGetApi(ReadOnlyApi):
+    """Detection report for a time range: injected drifts (ground truth) vs DRIFT_STARTs."""
+
+    class FilterSerializer(serializers.Serializer):
+        since = UtcDateTimeField(required=True, help_text="Start of the range (ISO-8601 with offset).")
+        until = UtcDateTimeField(required=False, help_text="End of the range (default: now).")
+        grace_seconds = serializers.FloatField(
+            required=False, min_value=0, max_value=86_400,
+            help_text="A DRIFT_START up to this long after a drift's stop still counts (default: longest window).",
+        )
+
+        def validate(self, data):
+            if "until" in data and data["since"] >= data["until"]:
+                raise ValidationError({"until": ["Must be later than since."]})
+            return data
+
+    @extend_schema_serializer(component_name="DetectionReport")
+    class OutputSerializer(serializers.Serializer):
+        totals = _Totals()
+        by_source_type = serializers.DictField(
+            child=serializers.DictField(child=serializers.IntegerField()),
+            help_text="Per producer kind (source_type): injected, detected, missed, false_starts.",
+        )
+        injected = _Injected(many=True)
+        false_starts = _Start(many=True)
+        repeated_starts = _Start(many=True)
+
+    @extend_schema(
+        operation_id="drift_report_get",
+        summary="Detection report: every injected drift (detected? delay) and every false start",
+        description=(
+            "Compares the drift controller's recorded ground truth (scenario runs in PostgreSQL) with the "
+            "DRIFT_START transitions in ClickHouse for a time range (rules: detection/evaluation.py)."
+        ),
+        parameters=[FilterSerializer],
+        responses={200: OutputSerializer, 400: VALIDATION_ERROR, **AUTH_RESPONSES},
+    )
+    def get(self, request):
+        from datetime import UTC, datetime
+
+        from detection.report import detection_report
+
+        filters = self.filters(request)
+        report = detection_report(
+            since=filters["since"], until=filters.get("until") or datetime.now(UTC),
+            grace_seconds=filters.get("grace_seconds"),
+        )
+        return Response(self.OutputSerializer(report.as_dict()).data)

@@ -1,0 +1,139 @@
+"""Health of the components the API depends on: PostgreSQL, ClickHouse and (when configured) Kafka.
+
+Each probe does one real round trip and is timed. The probes run concurrently, each bounded by
+``API_HEALTH_TIMEOUT_SECONDS`` (default 3): a probe that has not answered by then reports the
+component as down ("timed out") and is left to finish in the background.
+
+- postgres: opens (or reuses) this thread's Django connection and checks it is usable.
+- clickhouse: a query through the process-wide client; lists the API's tables that are missing
+  (an unmigrated database is down for the API).
+- kafka: a metadata request (``AdminClient.list_topics``) to KAFKA_BOOTSTRAP_SERVERS; skipped
+  when that setting is empty.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connections
+
+from detection.clickhouse import readers
+from detection.clickhouse.client import get_client
+
+logger = logging.getLogger(__name__)
+
+API_TABLES = ("raw_events", "drift_events", "drift_status_current")
+
+
+@dataclass
+class ComponentHealth:
+    up: bool
+    latency_ms: float
+    detail: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Health:
+    checked_at: datetime
+    components: dict[str, ComponentHealth]
+
+    @property
+    def up(self) -> bool:
+        return all(c.up for c in self.components.values())
+
+
+class ProbeFailed(Exception):
+    pass
+
+
+def _postgres_probe(timeout_seconds: float) -> dict[str, Any]:
+    connection = connections["default"]
+    try:
+        connection.ensure_connection()
+        if not connection.is_usable():
+            raise ProbeFailed("connection is not usable")
+        return {"vendor": connection.vendor, "server_version": connection.pg_version if connection.vendor == "postgresql" else None}
+    finally:
+        # The probe runs in a pool thread, which owns this connection: do not leak it.
+        connection.close()
+
+
+def _clickhouse_probe(timeout_seconds: float) -> dict[str, Any]:
+    missing = readers.clickhouse_ping(get_client(), database=settings.CLICKHOUSE_DATABASE, tables=API_TABLES)
+    if missing:
+        raise ProbeFailed(f"database {settings.CLICKHOUSE_DATABASE!r} lacks tables {', '.join(missing)} (run migrate_clickhouse)")
+    return {"database": settings.CLICKHOUSE_DATABASE, "embedded": settings.CLICKHOUSE_URL.startswith("chdb:")}
+
+
+def _kafka_probe(timeout_seconds: float) -> dict[str, Any]:
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient(
+        {
+            "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
+            "socket.timeout.ms": max(10, int(timeout_seconds * 1000)),
+            "socket.connection.setup.timeout.ms": max(1000, int(timeout_seconds * 1000)),
+            # librdkafka would print every refused connection to stderr; route it to logging.
+            "logger": logging.getLogger("kafka.health"),
+        }
+    )
+    try:
+        metadata = admin.list_topics(timeout=timeout_seconds)
+    except KafkaException as exc:
+        raise ProbeFailed(str(exc.args[0]) if exc.args else "no metadata from the brokers") from exc
+    return {"brokers": len(metadata.brokers), "topics": len(metadata.topics)}
+
+
+def _probes() -> dict[str, Callable[[float], dict[str, Any]]]:
+    probes: dict[str, Callable[[float], dict[str, Any]]] = {
+        "postgres": _postgres_probe,
+        "clickhouse": _clickhouse_probe,
+    }
+    if settings.KAFKA_BOOTSTRAP_SERVERS:
+        probes["kafka"] = _kafka_probe
+    return probes
+
+
+def _timed(probe: Callable[[float], dict[str, Any]], timeout_seconds: float) -> ComponentHealth:
+    started = time.perf_counter()
+    try:
+        info = probe(timeout_seconds)
+        up, detail = True, "ok"
+    except Exception as exc:  # any failure of a probe is "down", with the reason
+        info, up = {}, False
+        detail = f"{type(exc).__name__}: {exc}".strip()[:500]
+    return ComponentHealth(up=up, latency_ms=round((time.perf_counter() - started) * 1000, 3), detail=detail, info=info)
+
+
+def health_get() -> Health:
+    """Probes every component concurrently; never raises."""
+    timeout_seconds = float(getattr(settings, "API_HEALTH_TIMEOUT_SECONDS", 3.0))
+    probes = _probes()
+    executor = ThreadPoolExecutor(max_workers=len(probes), thread_name_prefix="health")
+    started = time.perf_counter()
+    try:
+        futures = {name: executor.submit(_timed, probe, timeout_seconds) for name, probe in probes.items()}
+        components: dict[str, ComponentHealth] = {}
+        for name, future in futures.items():
+            remaining = max(0.0, timeout_seconds + 0.5 - (time.perf_counter() - started))
+            try:
+                components[name] = future.result(timeout=remaining)
+            except FutureTimeout:
+                elapsed = round((time.perf_counter() - started) * 1000, 3)
+                components[name] = ComponentHealth(up=False, latency_ms=elapsed, detail=f"timed out after {timeout_seconds:g}s")
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+    for name, component in components.items():
+        if not component.up:
+            logger.warning("health: %s is down: %s", name, component.detail)
+    return Health(checked_at=datetime.now(tz=UTC), components=components)

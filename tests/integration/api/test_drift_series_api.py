@@ -1,0 +1,106 @@
+"""/drift/series: raw values (deduplicated) with rolling mean, baseline band and drift periods."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from config_app.models import BaselineStats, MetricThreshold
+from tests.integration.api.builders import T0, THRESHOLD, event_row, raw_row
+
+pytestmark = pytest.mark.django_db
+
+KEY = {"source_id": "host-a", "metric": "cpu.user"}
+
+
+def at(seconds):
+    return T0 + timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def key_data(ch_insert):
+    MetricThreshold.objects.create(source_id="", metric="cpu.user", **{**THRESHOLD, "window_seconds": 10.0, "z_threshold": 2.0})
+    BaselineStats.objects.create(count=101, mean=10.0, m2=100.0, **KEY)  # std = 1
+    raw = [raw_row(1000 + s, "host-a", "cpu.user", 10.0 if s < 20 else 20.0, at(s)) for s in range(30)]
+    ch_insert("raw_events", raw)
+    ch_insert("raw_events", raw)  # duplicates (a replayed ingest) must not double count
+    ch_insert("raw_events", [raw_row(1, "host-b", "cpu.user", 99.0, at(3))])  # another key
+    ch_insert(
+        "drift_events",
+        [
+            event_row(1, "host-a", "cpu.user", "DRIFT_START", at=at(22)),
+            event_row(2, "host-a", "cpu.user", "DRIFT_END", at=at(27)),
+            event_row(3, "host-a", "cpu.user", "DRIFT_START", at=at(29)),
+            event_row(4, "host-b", "cpu.user", "DRIFT_START", at=at(1)),
+        ],
+    )
+    return raw
+
+
+def test_series_points_rolling_mean_band_and_periods(api, key_data):
+    response = api.get("/drift/series", KEY)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["source_id"] == "host-a" and body["metric"] == "cpu.user"
+    points = body["points"]
+    assert len(points) == 30
+    assert points[0] == {"event_time": "2024-05-01T12:00:00Z", "value": 10.0, "rolling_mean": 10.0}
+    assert points[-1]["event_time"] == "2024-05-01T12:00:29Z"
+    by_second = {i: p for i, p in enumerate(points)}
+    assert by_second[19]["rolling_mean"] == pytest.approx(10.0)
+    assert by_second[25]["rolling_mean"] == pytest.approx((4 * 10 + 6 * 20) / 10)  # window (15 s, 25 s]
+    assert by_second[29]["rolling_mean"] == pytest.approx(20.0)
+    assert body["baseline"] == {"count": 101, "mean": 10.0, "std": 1.0}
+    assert body["band"] == {"lower": 8.0, "upper": 12.0}  # mean ± z_threshold × std
+    assert body["threshold"]["z_threshold"] == 2.0 and body["threshold"]["metric"] == "cpu.user"
+    assert body["drift_periods"] == [
+        {"start": "2024-05-01T12:00:22Z", "end": "2024-05-01T12:00:27Z"},
+        {"start": "2024-05-01T12:00:29Z", "end": None},
+    ]
+    assert body["status"] is None  # no drift_status_current row for the key
+
+
+def test_limit_keeps_the_newest_points_with_full_windows(api, key_data):
+    body = api.get("/drift/series", {**KEY, "limit": 5}).json()
+    assert [p["event_time"][-3:] for p in body["points"]] == ["25Z", "26Z", "27Z", "28Z", "29Z"]
+    assert body["points"][0]["rolling_mean"] == pytest.approx(16.0)  # earlier events still count
+    assert body["drift_periods"] == [
+        {"start": "2024-05-01T12:00:25Z", "end": "2024-05-01T12:00:27Z"},  # opened at 22 s, before the range
+        {"start": "2024-05-01T12:00:29Z", "end": None},
+    ]
+
+
+def test_a_drift_open_before_since_starts_the_first_period(api, key_data):
+    body = api.get("/drift/series", {**KEY, "since": "2024-05-01T12:00:24Z", "until": "2024-05-01T12:00:28Z"}).json()
+    assert [p["event_time"][-3:] for p in body["points"]] == ["24Z", "25Z", "26Z", "27Z"]
+    assert body["drift_periods"] == [{"start": "2024-05-01T12:00:24Z", "end": "2024-05-01T12:00:27Z"}]
+
+
+def test_key_without_threshold_or_baseline(api, ch_insert):
+    ch_insert("raw_events", [raw_row(i, "lonely", "x", float(i), at(i)) for i in range(3)])
+    body = api.get("/drift/series", {"source_id": "lonely", "metric": "x"}).json()
+    assert [p["value"] for p in body["points"]] == [0.0, 1.0, 2.0]
+    assert all(p["rolling_mean"] is None for p in body["points"])
+    assert body["threshold"] is None and body["baseline"] is None and body["band"] is None
+
+
+def test_unknown_key_is_an_empty_series(api, clickhouse):
+    body = api.get("/drift/series", {"source_id": "nobody", "metric": "nothing"}).json()
+    assert body["points"] == [] and body["drift_periods"] == [] and body["status"] is None
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({"metric": "cpu.user"}, "source_id"),
+        ({"source_id": "host-a"}, "metric"),
+        ({**KEY, "limit": "10001"}, "limit"),
+        ({**KEY, "since": "soon"}, "since"),
+        ({**KEY, "since": "2024-05-02T00:00:00Z", "until": "2024-05-01T00:00:00Z"}, "until"),
+    ],
+)
+def test_invalid_parameters_are_400_naming_the_parameter(api, clickhouse, params, parameter):
+    response = api.get("/drift/series", params)
+    assert response.status_code == 400
+    assert list(response.json()) == [parameter]
