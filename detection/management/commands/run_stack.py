@@ -1,0 +1,105 @@
+"""The embedded stack: one process that owns chDB and runs every part that touches it.
+
+chDB allows one process per data directory, so in embedded mode raw-event ingestion, the
+detector, the baseline refresher (the same function as the Airflow DAG, on its schedule) and
+the API + dashboard (waitress, a production WSGI server, in threads) all run here. Producers
+and the drift controller are separate processes that only touch Kafka and Postgres. In server
+mode the same parts run as separate processes (run_detector, Airflow, gunicorn).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from detection.wiring import build_detector, build_ingester, run_threads, stop_on_signals
+
+log = logging.getLogger("detection.stack")
+
+
+def baseline_refresher(stop, *, interval_seconds: float) -> None:
+    """Call baseline_fold on a schedule until ``stop`` (a failed fold is logged and retried)."""
+    from django.db import connection
+
+    from config_app.services.baselines import baseline_fold
+
+    try:
+        while not stop.wait(interval_seconds):
+            try:
+                result = baseline_fold(until=datetime.now(timezone.utc))
+                if result.keys_updated:
+                    log.info("baselines: %s", result.summary())
+            except Exception:
+                log.exception("baseline fold failed; retrying in %.0f s", interval_seconds)
+    finally:
+        connection.close()
+
+
+def api_server(stop, *, host: str, port: int, threads: int = 8) -> None:
+    """Serve driftsite.wsgi with waitress until ``stop``."""
+    from waitress.server import create_server
+
+    from driftsite.wsgi import application
+
+    server = create_server(application, host=host, port=port, threads=threads, ident="driftwatch")
+
+    def closer():
+        stop.wait()
+        server.close()
+
+    import threading
+
+    threading.Thread(target=closer, name="api-closer", daemon=True).start()
+    try:
+        server.run()
+    except OSError:
+        if not stop.is_set():
+            raise
+
+
+class Command(BaseCommand):
+    help = "Run ingestion, detector, baseline refresher and the API/dashboard in one process (embedded mode)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=settings.API_HOST)
+        parser.add_argument("--port", type=int, default=settings.API_PORT)
+        parser.add_argument("--baseline-interval", type=float, default=settings.BASELINE_INTERVAL_SECONDS,
+                            help="seconds between baseline folds")
+        parser.add_argument("--no-api", action="store_true", help="do not serve the API and dashboard")
+        parser.add_argument("--metrics-port", type=int, default=settings.DETECTOR_METRICS_PORT,
+                            help="Prometheus metrics of the stream services (0 = off; the API also serves /metrics)")
+
+    def handle(self, *args, **options):
+        stop = stop_on_signals()
+        call_command("migrate_clickhouse", verbosity=0)
+        if options["metrics_port"]:
+            from prometheus_client import start_http_server
+
+            start_http_server(options["metrics_port"], addr="127.0.0.1")
+        detector, handler = build_detector()
+        ingester, ingest_handler = build_ingester()
+        services = [
+            ("ingest", ingester.run),
+            ("detector", detector.run),
+            ("baselines", lambda s: baseline_refresher(s, interval_seconds=options["baseline_interval"])),
+        ]
+        base = f"http://{options['host']}:{options['port']}"
+        if not options["no_api"]:
+            services.append(("api", lambda s: api_server(s, host=options["host"], port=options["port"])))
+        self.stdout.write(
+            f"run_stack: ClickHouse {settings.CLICKHOUSE_URL}; Kafka {settings.KAFKA_BOOTSTRAP_SERVERS} "
+            f"topic {settings.KAFKA_EVENTS_TOPIC}"
+        )
+        if not options["no_api"]:
+            self.stdout.write(f"run_stack: dashboard {base}/dashboard/  API {base}/drift/status  admin {base}/admin/")
+        self.stdout.flush()
+        errors = run_threads(services, stop)
+        self.stdout.write(
+            f"run_stack: stopped; detector {dict(handler.totals)}, raw events written {ingest_handler.written}"
+        )
+        if errors:
+            raise SystemExit(1)

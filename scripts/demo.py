@@ -1,0 +1,274 @@
+#!/usr/bin/env python
+"""`make demo`: the whole system end to end on the embedded default, with a detection report.
+
+Assumes the services are up and Postgres/ClickHouse are migrated and seeded (the make target
+does that first). Then, as separate processes:
+
+1. ``manage.py run_stack`` (ingest + detector + baseline refresher + API/dashboard; owns chDB);
+2. a back-fill: the three producers with a simulated clock write the last BACKFILL minutes of
+   history, which the stack ingests and folds into baselines (so detection can start at once);
+3. the live producers (stable, dynamic, drift) for DEMO_SECONDS, and ``drift_controller
+   --scenario demo``, whose ground truth is recorded in Postgres;
+4. transitions are printed as the detector writes them; at the end the producers stop, the
+   detector catches up, the stack stops (draining and committing), and
+   ``manage.py detection_report`` compares the transitions with the ground truth. Its last line
+   is the JSON totals.
+
+Environment: DEMO_SECONDS (default 180), DEMO_KEEP=1 to keep everything running until Ctrl-C,
+API_PORT (default 8000), and every setting of driftsite/settings.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+TRANSITION = re.compile(r"(DRIFT_START|DRIFT_END) (\S+) at (\S+) z=(\S+) ratio=(\S+)")
+
+
+def say(message: str) -> None:
+    print(f"[demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def manage(*args: str, env: dict, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess:
+    return subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=check,
+                          capture_output=capture, text=True)
+
+
+def wait_for(predicate, *, timeout: float, what: str, interval: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise SystemExit(f"demo: timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except Exception:
+        return False
+
+
+def group_caught_up(bootstrap: str, group: str, topic: str) -> bool:
+    """Whether the consumer group has committed every message of the topic."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        tps = [TopicPartition(topic, p) for p in partitions]
+        committed = consumer.committed(tps, timeout=10)
+        for tp in committed:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)
+            position = tp.offset if tp.offset >= 0 else low
+            if position < high:
+                return False
+        return True
+    finally:
+        consumer.close()
+
+
+class Demo:
+    """The demo's processes; every step is a method so the e2e test can drive the same code."""
+
+    def __init__(self, *, env: dict, seconds: float, time_scale: float, port: int, logs: Path,
+                 backfill_seconds: float = 600.0, rate: float = 5.0, sources: int = 5) -> None:
+        self.env = env
+        self.seconds = seconds
+        self.time_scale = time_scale
+        self.port = port
+        self.logs = logs
+        self.backfill_seconds = backfill_seconds
+        self.rate = rate
+        self.sources = sources
+        self.stack: subprocess.Popen | None = None
+        self.producers: dict[str, subprocess.Popen] = {}
+        self.controller: subprocess.Popen | None = None
+        self.events_produced = 0  # live events (the report's range)
+        self.events_backfilled = 0
+        self.live_since: str | None = None
+        self._log_pos = 0
+        self.transitions: list[tuple[str, ...]] = []
+        logs.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def setting(self, name: str, default: str) -> str:
+        return self.env.get(name, default)
+
+    # -- steps -----------------------------------------------------------------------------
+    def start_stack(self) -> None:
+        log = self.logs / "demo-stack.log"
+        log.write_text("")
+        self._log_pos = 0
+        say(f"starting run_stack (log {log})")
+        self.stack = subprocess.Popen(
+            [PYTHON, "manage.py", "run_stack", "--port", str(self.port), "--baseline-interval", "5"],
+            cwd=ROOT, env=self.env, stdout=log.open("a"), stderr=subprocess.STDOUT,
+        )
+        wait_for(lambda: self.stack.poll() is not None or http_ok(f"{self.base_url}/health"), timeout=120,
+                 what="the API to answer /health")
+        if self.stack.poll() is not None:
+            raise SystemExit(f"demo: run_stack exited with {self.stack.returncode}; see {log}")
+        say(f"dashboard {self.base_url}/dashboard/   API {self.base_url}/drift/status   admin {self.base_url}/admin/")
+
+    def _producer_args(self, kind: str) -> list[str]:
+        return ["run_producer", "--kind", kind, "--sources", str(self.sources), "--rate", str(self.rate),
+                "--progress-interval", "30"]
+
+    def backfill(self) -> None:
+        say(f"back-filling {self.backfill_seconds:.0f} s of history for stable, dynamic and drift sources")
+        for kind in ("stable", "dynamic", "drift"):
+            out = manage(*self._producer_args(kind), "--simulated-clock", "--duration", str(self.backfill_seconds),
+                         env=self.env, capture=True)
+            self.events_backfilled += json.loads(out.stdout.strip().splitlines()[-1])["delivered"]
+        topic = self.setting("KAFKA_EVENTS_TOPIC", "telemetry.events")
+        bootstrap = self.setting("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+        group = self.setting("KAFKA_INGEST_GROUP", "raw-events-ingest")
+        wait_for(lambda: group_caught_up(bootstrap, group, topic), timeout=300, what="raw events to be ingested")
+        say("history ingested; waiting for the first baselines")
+        expected = 3 * self.sources * 2
+
+        def baselines_ready():
+            out = manage("shell", "-c", "from config_app.models import BaselineStats as B; "
+                         "print(B.objects.filter(count__gte=100).count())", env=self.env, capture=True, check=False)
+            return out.returncode == 0 and int((out.stdout.strip() or "0").splitlines()[-1]) >= expected
+
+        wait_for(baselines_ready, timeout=180, what="baselines", interval=2.0)
+        # the detector reloads baselines every CONFIG_REFRESH_SECONDS
+        time.sleep(float(self.setting("CONFIG_REFRESH_SECONDS", "10")) + 1)
+        say("baselines folded and loaded by the detector")
+
+    def start_live(self) -> None:
+        self.live_since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        for kind in ("stable", "dynamic", "drift"):
+            self.producers[kind] = subprocess.Popen(
+                [PYTHON, "manage.py", *self._producer_args(kind), "--duration", str(self.seconds)],
+                cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=(self.logs / f"demo-producer-{kind}.log").open("w"),
+                text=True,
+            )
+        time.sleep(1.0)  # the drift producer listens to the control topic before commands come
+        say(f"live producers running for {self.seconds:.0f} s; starting drift_controller --scenario demo "
+            f"(time scale {self.time_scale:g})")
+        self.controller = subprocess.Popen(
+            [PYTHON, "manage.py", "drift_controller", "--scenario", "demo", "--time-scale", str(self.time_scale)],
+            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=(self.logs / "demo-controller.log").open("w"),
+        )
+
+    def print_new_transitions(self) -> None:
+        log = self.logs / "demo-stack.log"
+        with log.open() as f:
+            f.seek(self._log_pos)
+            text = f.read()
+            self._log_pos = f.tell()
+        for match in TRANSITION.finditer(text):
+            self.transitions.append(match.groups())
+            event_type, key, at, z, ratio = match.groups()
+            say(f"{event_type:11} {key:24} at {at}  z={z} ratio={ratio}")
+
+    def run(self, keep: bool) -> None:
+        while True:
+            self.print_new_transitions()
+            if self.stack.poll() is not None:
+                raise SystemExit(f"demo: run_stack died (exit {self.stack.returncode}); see {self.logs}/demo-stack.log")
+            producers_done = all(p.poll() is not None for p in self.producers.values())
+            if producers_done and self.controller.poll() is not None and not keep:
+                break
+            time.sleep(0.5)
+        for kind, proc in self.producers.items():
+            out = proc.stdout.read()
+            if proc.returncode != 0:
+                raise SystemExit(f"demo: producer {kind} failed ({proc.returncode}); see {self.logs}/demo-producer-{kind}.log")
+            self.events_produced += json.loads(out.strip().splitlines()[-1])["delivered"]
+        if self.controller.returncode != 0:
+            raise SystemExit(f"demo: drift_controller failed ({self.controller.returncode}); see {self.logs}/demo-controller.log")
+
+    def drain(self) -> None:
+        topic = self.setting("KAFKA_EVENTS_TOPIC", "telemetry.events")
+        bootstrap = self.setting("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+        group = self.setting("KAFKA_DETECTOR_GROUP", "drift-detector")
+        wait_for(lambda: group_caught_up(bootstrap, group, topic), timeout=120, what="the detector to catch up")
+        self.print_new_transitions()
+
+    def stop(self) -> None:
+        for proc in [*self.producers.values(), self.controller]:
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=60)
+        if self.stack is not None and self.stack.poll() is None:
+            say("stopping run_stack (drains, writes and commits)")
+            self.stack.send_signal(signal.SIGTERM)
+            self.stack.wait(timeout=120)
+
+    def report(self) -> dict:
+        out = manage("detection_report", "--since", self.live_since, "--events-produced", str(self.events_produced),
+                     "--json", env=self.env, capture=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the drift-detection demo end to end (embedded mode).")
+    parser.add_argument("--seconds", type=float, default=float(os.environ.get("DEMO_SECONDS", "180")),
+                        help="how long the live producers run (env DEMO_SECONDS, default 180)")
+    parser.add_argument("--keep", action="store_true", default=os.environ.get("DEMO_KEEP") == "1",
+                        help="keep running until Ctrl-C (env DEMO_KEEP=1)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("API_PORT", "8000")))
+    args = parser.parse_args(argv)
+    # The default scenario needs ~150 s (last drift ends at +105 s, detected end ~+140 s):
+    # shorter demos run it faster.
+    time_scale = min(1.0, args.seconds / 180.0)
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "driftsite.settings"}
+    env.setdefault("CONFIG_REFRESH_SECONDS", "5")
+    demo = Demo(env=env, seconds=args.seconds, time_scale=time_scale, port=args.port, logs=ROOT / ".logs")
+    started = time.monotonic()
+    interrupted = False
+
+    def on_signal(signum, frame):
+        nonlocal interrupted
+        interrupted = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        demo.start_stack()
+        demo.backfill()
+        demo.start_live()
+        demo.run(keep=args.keep)
+        demo.drain()
+    except KeyboardInterrupt:
+        say("interrupted: stopping")
+        interrupted = True
+    finally:
+        demo.stop()
+    if interrupted and not args.keep:
+        return 130
+    report = demo.report()
+    from detection.evaluation import format_report
+
+    say(f"detection report ({time.monotonic() - started:.0f} s wall time)")
+    for line in format_report(report):
+        print(line)
+    print(json.dumps(report["totals"]), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    raise SystemExit(main())
