@@ -23,15 +23,23 @@ from detection.stream.runner import StreamRunner
 log = logging.getLogger(__name__)
 
 
-def _consumer_config(group: str, client_id: str) -> dict:
-    return {
-        "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
-        "group.id": group,
-        "client.id": client_id,
-        "session.timeout.ms": 10_000,
-        "max.poll.interval.ms": 300_000,
-        "fetch.wait.max.ms": 20,
-    }
+def _events_runner(handler, *, group: str, name: str) -> StreamRunner:
+    """A batching consumer of the events topic in ``group`` (commit after the handler's flush)."""
+    return StreamRunner(
+        consumer_config={
+            "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
+            "group.id": group,
+            "client.id": f"drift-{name}",
+            "session.timeout.ms": 10_000,
+            "max.poll.interval.ms": 300_000,
+            "fetch.wait.max.ms": 20,
+        },
+        topics=[settings.KAFKA_EVENTS_TOPIC],
+        handler=handler,
+        max_events=settings.DETECTOR_BATCH_MAX_EVENTS,
+        max_seconds=settings.DETECTOR_BATCH_MAX_SECONDS,
+        name=name,
+    )
 
 
 def _load_detection_config():
@@ -62,15 +70,7 @@ def build_detector(*, on_transition=None, checkpoint_seconds: float = 30.0) -> t
         deactivate_sources=sources_deactivate,
         on_transition=on_transition,
     )
-    runner = StreamRunner(
-        consumer_config=_consumer_config(settings.KAFKA_DETECTOR_GROUP, "drift-detector"),
-        topics=[settings.KAFKA_EVENTS_TOPIC],
-        handler=handler,
-        max_events=settings.DETECTOR_BATCH_MAX_EVENTS,
-        max_seconds=settings.DETECTOR_BATCH_MAX_SECONDS,
-        name="detector",
-    )
-    return runner, handler
+    return _events_runner(handler, group=settings.KAFKA_DETECTOR_GROUP, name="detector"), handler
 
 
 def build_ingester() -> tuple[StreamRunner, RawEventIngestHandler]:
@@ -79,15 +79,7 @@ def build_ingester() -> tuple[StreamRunner, RawEventIngestHandler]:
         database=settings.CLICKHOUSE_DATABASE,
         max_future_skew_seconds=settings.DETECTOR_MAX_FUTURE_SKEW_SECONDS,
     )
-    runner = StreamRunner(
-        consumer_config=_consumer_config(settings.KAFKA_INGEST_GROUP, "raw-events-ingest"),
-        topics=[settings.KAFKA_EVENTS_TOPIC],
-        handler=handler,
-        max_events=settings.DETECTOR_BATCH_MAX_EVENTS,
-        max_seconds=settings.DETECTOR_BATCH_MAX_SECONDS,
-        name="ingest",
-    )
-    return runner, handler
+    return _events_runner(handler, group=settings.KAFKA_INGEST_GROUP, name="ingest"), handler
 
 
 def stop_on_signals() -> threading.Event:

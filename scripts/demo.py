@@ -36,6 +36,10 @@ PYTHON = sys.executable
 TRANSITION = re.compile(r"(DRIFT_START|DRIFT_END) (\S+) at (\S+) z=(\S+) ratio=(\S+)")
 
 
+sys.path.insert(0, str(ROOT))
+from driftsite.polling import wait_until  # noqa: E402
+
+
 def say(message: str) -> None:
     print(f"[demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
@@ -43,17 +47,6 @@ def say(message: str) -> None:
 def manage(*args: str, env: dict, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess:
     return subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=check,
                           capture_output=capture, text=True)
-
-
-def wait_for(predicate, *, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise SystemExit(f"demo: timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def http_ok(url: str) -> bool:
@@ -123,7 +116,7 @@ class Demo:
             [PYTHON, "manage.py", "run_stack", "--port", str(self.port), "--baseline-interval", "5"],
             cwd=ROOT, env=self.env, stdout=log.open("a"), stderr=subprocess.STDOUT,
         )
-        wait_for(lambda: self.stack.poll() is not None or http_ok(f"{self.base_url}/health"), timeout=120,
+        wait_until(lambda: self.stack.poll() is not None or http_ok(f"{self.base_url}/health"), timeout=120,
                  what="the API to answer /health")
         if self.stack.poll() is not None:
             raise SystemExit(f"demo: run_stack exited with {self.stack.returncode}; see {log}")
@@ -142,7 +135,7 @@ class Demo:
         topic = self.setting("KAFKA_EVENTS_TOPIC", "telemetry.events")
         bootstrap = self.setting("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
         group = self.setting("KAFKA_INGEST_GROUP", "raw-events-ingest")
-        wait_for(lambda: group_caught_up(bootstrap, group, topic), timeout=300, what="raw events to be ingested")
+        wait_until(lambda: group_caught_up(bootstrap, group, topic), timeout=300, what="raw events to be ingested")
         say("history ingested; waiting for the first baselines")
         expected = 3 * self.sources * 2
 
@@ -151,7 +144,7 @@ class Demo:
                          "print(B.objects.filter(count__gte=100).count())", env=self.env, capture=True, check=False)
             return out.returncode == 0 and int((out.stdout.strip() or "0").splitlines()[-1]) >= expected
 
-        wait_for(baselines_ready, timeout=180, what="baselines", interval=2.0)
+        wait_until(baselines_ready, timeout=180, what="baselines", interval=2.0)
         # the detector reloads baselines every CONFIG_REFRESH_SECONDS
         time.sleep(float(self.setting("CONFIG_REFRESH_SECONDS", "10")) + 1)
         say("baselines folded and loaded by the detector")
@@ -204,7 +197,7 @@ class Demo:
         topic = self.setting("KAFKA_EVENTS_TOPIC", "telemetry.events")
         bootstrap = self.setting("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
         group = self.setting("KAFKA_DETECTOR_GROUP", "drift-detector")
-        wait_for(lambda: group_caught_up(bootstrap, group, topic), timeout=120, what="the detector to catch up")
+        wait_until(lambda: group_caught_up(bootstrap, group, topic), timeout=120, what="the detector to catch up")
         self.print_new_transitions()
 
     def stop(self) -> None:
@@ -238,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     env.setdefault("CONFIG_REFRESH_SECONDS", "5")
     demo = Demo(env=env, seconds=args.seconds, time_scale=time_scale, port=args.port, logs=ROOT / ".logs")
     started = time.monotonic()
-    interrupted = False
+    interrupted = failed = False
 
     def on_signal(signum, frame):
         nonlocal interrupted
@@ -255,8 +248,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         say("interrupted: stopping")
         interrupted = True
+    except TimeoutError as exc:
+        say(f"failed: {exc}; logs in {ROOT / '.logs'}")
+        failed = True
     finally:
         demo.stop()
+    if failed:
+        return 1
     if interrupted and not args.keep:
         return 130
     report = demo.report()
@@ -270,5 +268,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     raise SystemExit(main())

@@ -19,6 +19,7 @@ EXPECTED_PARAMETERS = {
     "/drift/status": {"source_id", "metric", "metric_prefix", "state", "ordering", "limit", "offset"},
     "/drift/events": {"source_id", "metric", "metric_prefix", "event_type", "since", "until", "ordering", "cursor", "limit"},
     "/drift/series": {"source_id", "metric", "since", "until", "limit"},
+    "/drift/report": {"since", "until", "grace_seconds"},
 }
 
 

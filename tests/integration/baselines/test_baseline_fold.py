@@ -13,7 +13,7 @@ from config_app.models import BaselineFoldState, BaselineHistory, BaselineStats,
 from config_app.services.baselines import baseline_fold
 from config_app.services.thresholds import DEMO_DEFAULT
 from detection.core.moments import moments_of, sample_std
-from tests.support.waiting import wait_until
+from driftsite.polling import wait_until
 
 pytestmark = pytest.mark.django_db
 

@@ -21,7 +21,7 @@ from detection.clickhouse.state_readers import drift_events_list
 from detection.wiring import build_detector
 from tests.integration.pipeline.conftest import produce, scenario_events
 from tests.integration.pipeline.test_detector_service import Running, _baselines
-from tests.support.waiting import wait_until
+from driftsite.polling import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[3]

@@ -16,7 +16,7 @@ from detection.clickhouse.state_readers import drift_events_list, drift_status_l
 from detection.core.events import encode_event, kafka_key
 from detection.wiring import build_detector, build_ingester
 from tests.integration.pipeline.conftest import T0_MS, produce, scenario_events
-from tests.support.waiting import wait_until
+from driftsite.polling import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

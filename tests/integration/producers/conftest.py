@@ -47,7 +47,7 @@ class TopicReader:
         self._consumer.subscribe([topic])
 
     def read_until(self, predicate, *, timeout: float = 60.0, what: str = "messages"):
-        from tests.support.waiting import wait_until
+        from driftsite.polling import wait_until
 
         def step():
             for msg in self._consumer.consume(num_messages=1000, timeout=0.2):

@@ -1,4 +1,4 @@
-"""Poll a condition with a deadline instead of sleeping."""
+"""Poll a condition with a deadline instead of sleeping (tests, the demo driver)."""
 
 from __future__ import annotations
 
@@ -15,5 +15,5 @@ def wait_until(predicate: Callable[[], T], *, timeout: float = 30.0, interval: f
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
