@@ -20,7 +20,12 @@ DEMO_DEFAULT = {
     "enter_hits": 3,
     "exit_hits": 10,
     "allowed_lateness_seconds": 5.0,
+    # a drift must not teach the baseline that it is normal
+    "baseline_excludes_drifting": True,
 }
+
+# Row options besides the detection thresholds that the upsert also accepts.
+OPTION_FIELDS = ("baseline_excludes_drifting",)
 
 
 def threshold_upsert(*, source_id: str = ANY, metric: str = ANY, enabled: bool = True, **values) -> tuple[MetricThreshold, bool]:
@@ -29,7 +34,7 @@ def threshold_upsert(*, source_id: str = ANY, metric: str = ANY, enabled: bool =
     Only a real change is saved, so re-running a seed does not bump the config version.
     Raises django.core.exceptions.ValidationError with per-field messages on bad values.
     """
-    unknown = set(values) - set(THRESHOLD_FIELDS)
+    unknown = set(values) - set(THRESHOLD_FIELDS) - set(OPTION_FIELDS)
     if unknown:
         raise TypeError(f"unknown threshold fields: {sorted(unknown)}")
     with transaction.atomic():
