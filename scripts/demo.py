@@ -145,9 +145,7 @@ class Demo:
             return out.returncode == 0 and int((out.stdout.strip() or "0").splitlines()[-1]) >= expected
 
         wait_until(baselines_ready, timeout=180, what="baselines", interval=2.0)
-        # the detector reloads baselines every CONFIG_REFRESH_SECONDS
-        time.sleep(float(self.setting("CONFIG_REFRESH_SECONDS", "10")) + 1)
-        say("baselines folded and loaded by the detector")
+        say("baselines folded")
 
     def start_live(self) -> None:
         self.live_since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -157,7 +155,24 @@ class Demo:
                 cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=(self.logs / f"demo-producer-{kind}.log").open("w"),
                 text=True,
             )
-        time.sleep(1.0)  # the drift producer listens to the control topic before commands come
+        # Every key evaluated (not INITIALIZING) means the detector has loaded the baselines and
+        # the producers are producing (the drift producer listens to the control topic from its
+        # start), so the scenario can begin.
+        expected = 3 * self.sources * 2
+
+        ours = tuple(f"{kind}-" for kind in ("stable", "dynamic", "drift"))
+
+        def all_keys_evaluated():
+            try:
+                body = json.loads(urllib.request.urlopen(
+                    f"{self.base_url}/drift/status?state=INITIALIZING&limit=1000", timeout=5).read())
+            except Exception:
+                return False
+            waiting = [r for r in body["results"] if r["source_id"].startswith(ours)]
+            counts = body["state_counts"]
+            return not waiting and counts["NORMAL"] + counts["DRIFTING"] >= expected
+
+        wait_until(all_keys_evaluated, timeout=120, interval=0.5, what="every key to be evaluated")
         say(f"live producers running for {self.seconds:.0f} s; starting drift_controller --scenario demo "
             f"(time scale {self.time_scale:g})")
         self.controller = subprocess.Popen(

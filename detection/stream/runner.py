@@ -69,6 +69,7 @@ class StreamRunner:
         self.poll_seconds = poll_seconds
         self.name = name
         config = {
+            "on_commit": self._committed,
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
@@ -81,6 +82,10 @@ class StreamRunner:
         self.batches = 0
         self.committed_messages = 0
 
+    def _committed(self, error, partitions) -> None:
+        if error is not None:
+            log.warning("%s: offset commit failed (the batch will be replayed after a restart): %s", self.name, error)
+
     # -- rebalance callbacks (run inside consume()) ------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.handler.assigned(consumer, partitions)
@@ -88,7 +93,7 @@ class StreamRunner:
         log.info("%s: assigned %s", self.name, [(p.topic, p.partition, p.offset) for p in partitions])
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.flush_and_commit()
+        self.flush_and_commit(sync=True)
         self.handler.revoked(partitions)
         log.info("%s: revoked %s", self.name, [(p.topic, p.partition) for p in partitions])
 
@@ -98,7 +103,7 @@ class StreamRunner:
         try:
             while not stop.is_set():
                 self.run_once()
-            self.flush_and_commit()
+            self.flush_and_commit(sync=True)
         finally:
             self.consumer.close()  # leaves the group (revoke callback flushes first)
 
@@ -126,13 +131,18 @@ class StreamRunner:
             self.flush_and_commit()
         self.handler.idle()
 
-    def flush_and_commit(self) -> None:
-        """Write the open batch, then commit its offsets (never the other way round)."""
+    def flush_and_commit(self, *, sync: bool = False) -> None:
+        """Write the open batch, then commit its offsets (never the other way round).
+
+        The commit is sent after the write succeeded; between batches it does not wait for the
+        broker's answer (a lost commit only widens the replay after a crash, which is
+        idempotent). Before partitions are revoked and at shutdown it waits.
+        """
         self.handler.flush(self._offsets)
         if not self._offsets:
             return
         commits = [TopicPartition(topic, partition, offset) for (topic, partition), offset in self._offsets.items()]
-        self.consumer.commit(offsets=commits, asynchronous=False)
+        self.consumer.commit(offsets=commits, asynchronous=not sync)
         self.batches += 1
         self.committed_messages += self._batch_events
         self._offsets = {}
