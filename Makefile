@@ -59,8 +59,15 @@ seed: migrate
 	$(PY) manage.py seed_config
 	$(PY) manage.py seed_scenarios
 
-demo: seed
-	$(PY) scripts/demo.py
+# The demo stops what it started: its processes always, the services only if they were down.
+demo: setup
+	@if scripts/services status >/dev/null 2>&1; then started=""; else started=1; fi; \
+	scripts/services up && \
+	$(PY) manage.py migrate --noinput && $(PY) manage.py migrate_clickhouse && \
+	$(PY) manage.py seed_config && $(PY) manage.py seed_scenarios && \
+	$(PY) scripts/demo.py; rc=$$?; \
+	if [ -n "$$started" ]; then scripts/services down; fi; \
+	exit $$rc
 
 test: services chromium
 	$(VENV)/bin/lint-imports

@@ -20,9 +20,9 @@ DEMO_DEFAULT = {
     "enter_hits": 3,
     "exit_hits": 10,
     "allowed_lateness_seconds": 5.0,
-    # a drift must not teach the baseline that it is normal
-    "baseline_excludes_drifting": True,
 }
+# A drift must not teach the baseline that it is normal.
+DEMO_OPTIONS = {"baseline_excludes_drifting": True}
 
 # Row options besides the detection thresholds that the upsert also accepts.
 OPTION_FIELDS = ("baseline_excludes_drifting",)
