@@ -18,6 +18,19 @@ from config_app.models import (
 )
 
 
+class ReadOnlyAdminMixin:
+    """Rows written by the system (history, watermarks, ground truth): shown, never edited."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(MetricThreshold)
 class MetricThresholdAdmin(admin.ModelAdmin):
     list_display = (
@@ -56,7 +69,7 @@ class LatestHistoryFormSet(BaseInlineFormSet):
         return super().get_queryset()[:HISTORY_INLINE_ROWS]
 
 
-class BaselineHistoryInline(admin.TabularInline):
+class BaselineHistoryInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = BaselineHistory
     formset = LatestHistoryFormSet
     verbose_name_plural = f"history (latest {HISTORY_INLINE_ROWS} updates)"
@@ -69,15 +82,6 @@ class BaselineHistoryInline(admin.TabularInline):
     @admin.display(description="std (sample)")
     def std(self, obj: BaselineHistory) -> str:
         return f"{obj.std:.6g}"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(BaselineStats)
@@ -114,7 +118,7 @@ class BaselineStatsAdmin(admin.ModelAdmin):
 
 
 @admin.register(BaselineHistory)
-class BaselineHistoryAdmin(admin.ModelAdmin):
+class BaselineHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: one row per baseline update per key, written by the baseline fold."""
 
     list_display = ("recorded_at", "source_id", "metric", "kind", "events", "count", "mean", "std",
@@ -137,31 +141,13 @@ class BaselineHistoryAdmin(admin.ModelAdmin):
     def std(self, obj: BaselineHistory) -> str:
         return f"{obj.std:.6g}"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(BaselineFoldState)
-class BaselineFoldStateAdmin(admin.ModelAdmin):
+class BaselineFoldStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: the global ingest-time watermark the baseline fold has reached."""
 
     list_display = ("id", "high_water_mark", "updated_at")
     readonly_fields = ("high_water_mark", "updated_at")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(SourceMetadata)
@@ -172,20 +158,11 @@ class SourceMetadataAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConfigVersion)
-class ConfigVersionAdmin(admin.ModelAdmin):
+class ConfigVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: the version is bumped by a database trigger on every threshold change."""
 
     list_display = ("version", "changed_at")
     readonly_fields = ("version", "changed_at")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 # =================================================================================================
@@ -249,21 +226,12 @@ class DriftScenarioAdmin(admin.ModelAdmin):
         return obj._step_count
 
 
-class ScenarioRunTargetInline(admin.TabularInline):
+class ScenarioRunTargetInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ScenarioRunTarget
     extra = 0
     can_delete = False
     fields = ("source_id", "metric", "kind", "magnitude", "planned_start", "planned_end", "actual_start", "actual_end")
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ScenarioRun)

@@ -106,6 +106,15 @@ class ReadOnlyApi(APIView):
             )
         return super().handle_exception(exc)
 
+    def limit_offset_page(self, request, queryset, *, limit: int, offset: int) -> Response:
+        """One page of an ORM queryset: {count, next, previous, results}."""
+        count = queryset.count()
+        rows = list(queryset[offset : offset + limit])
+        next_url, previous_url = limit_offset_links(request, count=count, limit=limit, offset=offset)
+        return Response(
+            {"count": count, "next": next_url, "previous": previous_url, "results": self.OutputSerializer(rows, many=True).data}
+        )
+
     def filters(self, request) -> dict:
         """The validated query parameters (a plain dict: one value per parameter, the last one)."""
         serializer = self.FilterSerializer(data=request.query_params.dict())
@@ -201,13 +210,7 @@ class ThresholdListApi(ReadOnlyApi):
     def get(self, request):
         filters = self.filters(request)
         limit, offset = filters.pop("limit"), filters.pop("offset")
-        queryset = selectors.threshold_list(**filters)
-        count = queryset.count()
-        rows = list(queryset[offset : offset + limit])
-        next_url, previous_url = limit_offset_links(request, count=count, limit=limit, offset=offset)
-        return Response(
-            {"count": count, "next": next_url, "previous": previous_url, "results": self.OutputSerializer(rows, many=True).data}
-        )
+        return self.limit_offset_page(request, selectors.threshold_list(**filters), limit=limit, offset=offset)
 
 
 # --- /baselines ---------------------------------------------------------------------------------
@@ -244,13 +247,7 @@ class BaselineListApi(ReadOnlyApi):
     def get(self, request):
         filters = self.filters(request)
         limit, offset = filters.pop("limit"), filters.pop("offset")
-        queryset = selectors.baseline_list(**filters)
-        count = queryset.count()
-        rows = list(queryset[offset : offset + limit])
-        next_url, previous_url = limit_offset_links(request, count=count, limit=limit, offset=offset)
-        return Response(
-            {"count": count, "next": next_url, "previous": previous_url, "results": self.OutputSerializer(rows, many=True).data}
-        )
+        return self.limit_offset_page(request, selectors.baseline_list(**filters), limit=limit, offset=offset)
 
 
 # --- /sources -----------------------------------------------------------------------------------
@@ -286,13 +283,7 @@ class SourceListApi(ReadOnlyApi):
     def get(self, request):
         filters = self.filters(request)
         limit, offset = filters.pop("limit"), filters.pop("offset")
-        queryset = selectors.source_list(**filters)
-        count = queryset.count()
-        rows = list(queryset[offset : offset + limit])
-        next_url, previous_url = limit_offset_links(request, count=count, limit=limit, offset=offset)
-        return Response(
-            {"count": count, "next": next_url, "previous": previous_url, "results": self.OutputSerializer(rows, many=True).data}
-        )
+        return self.limit_offset_page(request, selectors.source_list(**filters), limit=limit, offset=offset)
 
 
 # --- /drift/status --------------------------------------------------------------------------------
