@@ -35,6 +35,11 @@ def _ordered(queryset: QuerySet, ordering: str | None, tiebreak: tuple[str, ...]
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------
+def _filtered(queryset: QuerySet, **lookups) -> QuerySet:
+    """Apply the lookups whose value was given (None = that filter was not asked for)."""
+    return queryset.filter(**{lookup: value for lookup, value in lookups.items() if value is not None})
+
+
 def threshold_list(
     *,
     source_id: str | None = None,
@@ -43,15 +48,8 @@ def threshold_list(
     enabled: bool | None = None,
     ordering: str | None = None,
 ) -> QuerySet[MetricThreshold]:
-    queryset = MetricThreshold.objects.all()
-    if source_id is not None:
-        queryset = queryset.filter(source_id=source_id)
-    if metric is not None:
-        queryset = queryset.filter(metric=metric)
-    if metric_prefix is not None:
-        queryset = queryset.filter(metric__startswith=metric_prefix)
-    if enabled is not None:
-        queryset = queryset.filter(enabled=enabled)
+    queryset = _filtered(MetricThreshold.objects.all(), source_id=source_id, metric=metric,
+                         metric__startswith=metric_prefix, enabled=enabled)
     return _ordered(queryset, ordering, ("metric", "source_id", "pk"))
 
 
@@ -62,13 +60,8 @@ def baseline_list(
     metric_prefix: str | None = None,
     ordering: str | None = None,
 ) -> QuerySet[BaselineStats]:
-    queryset = BaselineStats.objects.all()
-    if source_id is not None:
-        queryset = queryset.filter(source_id=source_id)
-    if metric is not None:
-        queryset = queryset.filter(metric=metric)
-    if metric_prefix is not None:
-        queryset = queryset.filter(metric__startswith=metric_prefix)
+    queryset = _filtered(BaselineStats.objects.all(), source_id=source_id, metric=metric,
+                         metric__startswith=metric_prefix)
     return _ordered(queryset, ordering, ("source_id", "metric", "pk"))
 
 
@@ -80,15 +73,8 @@ def source_list(
     source_type: str | None = None,
     ordering: str | None = None,
 ) -> QuerySet[SourceMetadata]:
-    queryset = SourceMetadata.objects.all()
-    if source_id is not None:
-        queryset = queryset.filter(source_id=source_id)
-    if source_id_prefix is not None:
-        queryset = queryset.filter(source_id__startswith=source_id_prefix)
-    if active is not None:
-        queryset = queryset.filter(active=active)
-    if source_type is not None:
-        queryset = queryset.filter(source_type=source_type)
+    queryset = _filtered(SourceMetadata.objects.all(), source_id=source_id, source_id__startswith=source_id_prefix,
+                         active=active, source_type=source_type)
     return _ordered(queryset, ordering, ("source_id", "pk"))
 
 
