@@ -6,7 +6,7 @@ rules are in :mod:`detection.evaluation` (pure).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from django.conf import settings
 
@@ -14,6 +14,10 @@ from config_app.models import ScenarioRunTarget, SourceMetadata
 from detection.clickhouse.client import get_client
 from detection.clickhouse.state_readers import drift_starts_between, raw_events_between
 from detection.evaluation import DetectedStart, InjectedDrift, Report, evaluate
+
+
+# The last instant ClickHouse's DateTime64 can hold: ranges are clamped to it.
+_DATETIME64_MAX = datetime(2299, 12, 31, 23, 59, 59, 999000, tzinfo=timezone.utc)
 
 
 def _ms(value: datetime) -> int:
@@ -50,7 +54,7 @@ def detection_report(*, since: datetime, until: datetime, grace_seconds: float |
     starts = [
         DetectedStart(s, m, t, d)
         for s, m, t, d in drift_starts_between(client, database, since_ms=_ms(since),
-                                                until_ms=_ms(until + timedelta(seconds=grace)))
+                                                until_ms=_ms(min(until + timedelta(seconds=grace), _DATETIME64_MAX)))
     ]
     report = evaluate(injected, starts, source_types=types, grace_ms=round(grace * 1000),
                       false_starts_before_ms=_ms(until))

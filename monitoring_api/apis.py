@@ -613,8 +613,8 @@ class DriftReportGetApi(ReadOnlyApi):
         from detection.report import detection_report
 
         filters = self.filters(request)
-        report = detection_report(
-            since=filters["since"], until=filters.get("until") or datetime.now(UTC),
-            grace_seconds=filters.get("grace_seconds"),
-        )
+        until = filters.get("until") or datetime.now(UTC)
+        if filters["since"] >= until:
+            raise ValidationError({"since": ["Must be earlier than until (default: now)."]})
+        report = detection_report(since=filters["since"], until=until, grace_seconds=filters.get("grace_seconds"))
         return Response(self.OutputSerializer(report.as_dict()).data)

@@ -67,3 +67,11 @@ def test_dashboard_report_page_renders(client, ground_truth):
     response = client.get("/dashboard/report/", {"minutes": 60})
     assert response.status_code == 200
     assert "Detection report" in response.content.decode()
+
+
+def test_report_since_in_the_future_without_until_is_a_400_not_a_500(client, clickhouse):
+    response = client.get("/drift/report", {"since": "2299-01-01T00:00:00Z"})
+    assert response.status_code == 400 and "since" in response.json()
+    response = client.get("/drift/report", {"since": "2299-12-30T00:00:00Z", "until": "2299-12-31T00:00:00Z",
+                                            "grace_seconds": 86400})
+    assert response.status_code == 200
