@@ -8,10 +8,18 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# In CI (CI=true) property tests use a fixed seed sequence, so a run is reproducible and a main
+# branch that passed keeps passing; locally they explore new examples on every run.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 TESTS_DIR = Path(__file__).resolve().parent
 
