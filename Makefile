@@ -62,12 +62,11 @@ seed: migrate
 # The demo stops what it started: its processes always, the services only if they were down.
 demo: setup
 	@if scripts/services status >/dev/null 2>&1; then started=""; else started=1; fi; \
+	trap 'if [ -n "$$started" ]; then scripts/services down; fi' EXIT; \
 	scripts/services up && \
 	$(PY) manage.py migrate --noinput && $(PY) manage.py migrate_clickhouse && \
 	$(PY) manage.py seed_config && $(PY) manage.py seed_scenarios && \
-	$(PY) scripts/demo.py; rc=$$?; \
-	if [ -n "$$started" ]; then scripts/services down; fi; \
-	exit $$rc
+	$(PY) scripts/demo.py
 
 test: services chromium
 	$(VENV)/bin/lint-imports

@@ -239,8 +239,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep running until Ctrl-C (env DEMO_KEEP=1)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("API_PORT", "8000")))
     args = parser.parse_args(argv)
+    if args.seconds < 60:
+        parser.error(f"DEMO_SECONDS/--seconds must be at least 60 (got {args.seconds:g}): shorter runs squeeze the "
+                     "default scenario's drifts below the detection window")
     # The default scenario needs ~150 s (last drift ends at +105 s, detected end ~+140 s):
-    # shorter demos run it faster.
+    # shorter demos run it faster (at 60 s its shortest drift still lasts ~15 s).
     time_scale = min(1.0, args.seconds / 180.0)
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "driftsite.settings"}
     env.setdefault("CONFIG_REFRESH_SECONDS", "5")

@@ -90,6 +90,7 @@ class DetectorHandler:
         self._source_recorded: dict[str, float] = {}
         self._consumer: Consumer | None = None
         self._lag_at = 0.0
+        self._lag_thread: threading.Thread | None = None
         self._deactivate_at = 0.0
         self.totals = CountMap()
         self._core_counts = CountMap()  # cumulative late/duplicate of the live detectors
@@ -264,7 +265,10 @@ class DetectorHandler:
             self.reload_config()
         if self._consumer is not None and now - self._lag_at >= self.settings.lag_refresh_seconds:
             self._lag_at = now
-            self._update_lag()
+            if self._lag_thread is None or not self._lag_thread.is_alive():
+                # watermark requests are broker round trips: keep them off the consumer thread
+                self._lag_thread = threading.Thread(target=self._update_lag, name="lag-gauge", daemon=True)
+                self._lag_thread.start()
         if now - self._deactivate_at >= max(5.0, self.settings.source_inactivity_seconds / 10):
             self._deactivate_at = now
             cutoff = datetime.fromtimestamp(self.clock() - self.settings.source_inactivity_seconds, tz=timezone.utc)
@@ -302,11 +306,12 @@ class DetectorHandler:
         metrics.CONFIG_VERSION.set(config.version)
 
     def _update_lag(self) -> None:
+        """Consumer lag per partition (librdkafka handles may be used from any thread)."""
         consumer = self._consumer
         try:
             assignment = consumer.assignment()
             positions = consumer.position(assignment)
-        except Exception:
+        except Exception:  # closing, or rebalancing: the next round will tell
             return
         for tp in positions:
             try:
