@@ -53,7 +53,7 @@ def _load_detection_config():
             connection.close()
 
 
-def build_detector(*, on_transition=None, checkpoint_seconds: float = 30.0) -> tuple[StreamRunner, DetectorHandler]:
+def build_detector(*, checkpoint_seconds: float = 30.0) -> tuple[StreamRunner, DetectorHandler]:
     handler = DetectorHandler(
         settings=DetectorSettings(
             database=settings.CLICKHOUSE_DATABASE,
@@ -68,7 +68,6 @@ def build_detector(*, on_transition=None, checkpoint_seconds: float = 30.0) -> t
         load_config=_load_detection_config,
         record_sources=sources_seen_record,
         deactivate_sources=sources_deactivate,
-        on_transition=on_transition,
     )
     return _events_runner(handler, group=settings.KAFKA_DETECTOR_GROUP, name="detector"), handler
 

@@ -41,10 +41,6 @@ def drift_status_list(client: Client, database: str) -> list[dict]:
     return [dict(zip(result.column_names, row)) for row in result.result_rows]
 
 
-def raw_event_count(client: Client, database: str) -> int:
-    return int(client.command(f"SELECT count() FROM {database}.raw_events FINAL"))
-
-
 def drift_starts_between(client: Client, database: str, *, since_ms: int, until_ms: int) -> list[tuple[str, str, int, int]]:
     """(source_id, metric, event_time_ms, detected_at_ms) of every DRIFT_START in the range."""
     return client.query(

@@ -31,7 +31,7 @@ from confluent_kafka import Consumer, Message, TopicPartition
 from detection import metrics
 from detection.clickhouse import writers
 from detection.clickhouse.state_readers import checkpoint_get
-from detection.core.detector import KeyedDetector, OutcomeKind, Transition
+from detection.core.detector import KeyedDetector, Transition
 from detection.core.events import InvalidEvent, ms_to_iso, parse_event
 from detection.core.snapshot import SnapshotError, restore, snapshot
 from detection.stream.config_source import DetectionConfig
@@ -39,8 +39,9 @@ from detection.stream.dlq import DeadLetters
 
 log = logging.getLogger("detection.detector")
 
-_LATE = OutcomeKind.LATE
-_DUPLICATE = OutcomeKind.DUPLICATE
+
+def _utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
 
 @dataclass
@@ -66,7 +67,6 @@ class DetectorHandler:
         record_sources: Callable[..., int],
         deactivate_sources: Callable[..., int],
         clock: Callable[[], float] = time.time,
-        on_transition: Callable[[Transition], None] | None = None,
     ) -> None:
         self.settings = settings
         self.clickhouse = clickhouse
@@ -75,7 +75,6 @@ class DetectorHandler:
         self.record_sources = record_sources
         self.deactivate_sources = deactivate_sources
         self.clock = clock
-        self.on_transition = on_transition
         self.config = load_config()
         self._config_loaded_at = time.monotonic()
         self._loader: threading.Thread | None = None
@@ -136,17 +135,17 @@ class DetectorHandler:
     def flush(self, next_offsets: dict[tuple[str, int], int]) -> None:
         started = time.monotonic()
         self._next_offsets.update(next_offsets)
-        now = datetime.fromtimestamp(self.clock(), tz=timezone.utc)
+        now_ms = int(self.clock() * 1000)
         statuses = []
         for detector in self.detectors.values():
             statuses.extend(detector.drain_changed_statuses())
         transitions, self._transitions = self._transitions, []
         db = self.settings.database
-        writers.write_drift_events(self.clickhouse, db, transitions, detected_at=now)
-        writers.write_statuses(self.clickhouse, db, statuses, updated_at=now)
+        writers.write_drift_events(self.clickhouse, db, transitions, detected_at_ms=now_ms)
+        writers.write_statuses(self.clickhouse, db, statuses, updated_at_ms=now_ms)
         self.dead_letters.flush()
-        self._record_sources(now)
-        self._checkpoint(force=False)
+        self._record_sources(_utc(now_ms))
+        self._checkpoint(force=False, now_ms=now_ms)
         self._count(transitions)
         if transitions or statuses:
             metrics.BATCH_SECONDS.observe(time.monotonic() - started)
@@ -156,8 +155,6 @@ class DetectorHandler:
                 t.event_type, t.source_id, t.metric, ms_to_iso(t.event_time_ms), t.z_score, t.std_ratio,
                 t.rolling_mean, t.baseline_mean,
             )
-            if self.on_transition is not None:
-                self.on_transition(t)
 
     def _record_sources(self, now: datetime) -> None:
         """Upsert first/last seen of the batch's sources, each at most every source_record_seconds
@@ -170,7 +167,7 @@ class DetectorHandler:
         for source_id, first_ms in seen.items():
             if mono - recorded.get(source_id, -every) >= every:
                 recorded[source_id] = mono
-                due[source_id] = (datetime.fromtimestamp(first_ms / 1000, tz=timezone.utc), now)
+                due[source_id] = (_utc(first_ms), now)
         if due:
             self.record_sources(seen=due)
 
@@ -201,7 +198,7 @@ class DetectorHandler:
             self.totals[t.event_type] += 1
         metrics.KEYS.set(keys)
 
-    def _checkpoint(self, *, force: bool, only: list[tuple[str, int]] | None = None) -> None:
+    def _checkpoint(self, *, force: bool, now_ms: int, only: list[tuple[str, int]] | None = None) -> None:
         now = time.monotonic()
         rows = []
         for tp in only if only is not None else list(self.detectors):
@@ -213,13 +210,7 @@ class DetectorHandler:
                 continue
             rows.append((self.settings.consumer_group, tp[0], tp[1], next_offset, snapshot(detector)))
             self._checkpointed_at[tp] = now
-        writers.write_checkpoints(
-            self.clickhouse, self.settings.database, rows, created_at=datetime.fromtimestamp(self.clock(), tz=timezone.utc)
-        )
-
-    def checkpoint_all(self) -> None:
-        """Snapshot every partition now (called on shutdown after the last flush)."""
-        self._checkpoint(force=True)
+        writers.write_checkpoints(self.clickhouse, self.settings.database, rows, created_at_ms=now_ms)
 
     # -- rebalance -----------------------------------------------------------------------------
     def assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -246,7 +237,7 @@ class DetectorHandler:
 
     def revoked(self, partitions: list[TopicPartition]) -> None:
         keys = [(tp.topic, tp.partition) for tp in partitions]
-        self._checkpoint(force=True, only=keys)
+        self._checkpoint(force=True, now_ms=int(self.clock() * 1000), only=keys)
         for key in keys:
             detector = self.detectors.pop(key, None)
             if detector is not None:  # its counts were exported; keep the deltas right
@@ -271,7 +262,7 @@ class DetectorHandler:
                 self._lag_thread.start()
         if now - self._deactivate_at >= max(5.0, self.settings.source_inactivity_seconds / 10):
             self._deactivate_at = now
-            cutoff = datetime.fromtimestamp(self.clock() - self.settings.source_inactivity_seconds, tz=timezone.utc)
+            cutoff = _utc(int((self.clock() - self.settings.source_inactivity_seconds) * 1000))
             self.deactivate_sources(last_seen_before=cutoff)
 
     def reload_config(self) -> None:

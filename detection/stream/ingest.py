@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter as CountMap
-from datetime import datetime, timezone
 from typing import Callable
 
 from confluent_kafka import Consumer, Message, TopicPartition
@@ -44,8 +43,7 @@ class RawEventIngestHandler:
     def flush(self, next_offsets) -> None:
         events, self._events = self._events, []
         if events:
-            now = datetime.fromtimestamp(self.clock(), tz=timezone.utc)
-            write_raw_events(self.clickhouse, self.database, events, ingest_time=now)
+            write_raw_events(self.clickhouse, self.database, events, ingest_time_ms=int(self.clock() * 1000))
             metrics.RAW_EVENTS_INGESTED.inc(len(events))
             self.written += len(events)
         for reason, n in self._invalid.items():

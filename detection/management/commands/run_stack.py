@@ -10,6 +10,7 @@ mode the same parts run as separate processes (run_detector, Airflow, gunicorn).
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime, timezone
 
 from django.conf import settings
@@ -50,8 +51,6 @@ def api_server(stop, *, host: str, port: int, threads: int = 8) -> None:
     def closer():
         stop.wait()
         server.close()
-
-    import threading
 
     threading.Thread(target=closer, name="api-closer", daemon=True).start()
     try:

@@ -41,7 +41,7 @@ def ground_truth(clickhouse):
     write_drift_events(clickhouse, settings.CLICKHOUSE_DATABASE, [
         _start(1, "drift-000", T0 + timedelta(seconds=42)),   # detected after 12 s
         _start(2, "stable-000", T0 + timedelta(seconds=100)),  # a false start
-    ], detected_at=T0 + timedelta(seconds=101))
+    ], detected_at_ms=_ms(T0 + timedelta(seconds=101)))
 
 
 def test_report_matches_ground_truth(client, ground_truth):
