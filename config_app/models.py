@@ -12,9 +12,20 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+
+from detection.core.moments import sample_std
 from django.db.models.functions import Now
 
 ANY = ""  # an empty source_id / metric in a threshold row means "any"
+
+
+def _non_finite_errors(obj: models.Model, names: tuple[str, ...]) -> dict[str, str]:
+    """A "Must be a finite number." error for each named float field holding NaN or +-inf."""
+    return {
+        name: "Must be a finite number."
+        for name in names
+        if getattr(obj, name) is not None and not math.isfinite(getattr(obj, name))
+    }
 
 
 def _check(condition: Q, name: str, message: str) -> models.CheckConstraint:
@@ -109,11 +120,7 @@ class MetricThreshold(models.Model):
         return f"{self.source_id}/{self.metric}" if self.source_id else f"*/{self.metric}"
 
     def clean(self) -> None:
-        errors: dict[str, str] = {}
-        for name in ("window_seconds", "z_threshold", "std_ratio_threshold", "allowed_lateness_seconds"):
-            value = getattr(self, name)
-            if value is not None and not math.isfinite(value):
-                errors[name] = "Must be a finite number."
+        errors = _non_finite_errors(self, ("window_seconds", "z_threshold", "std_ratio_threshold", "allowed_lateness_seconds"))
         if self.z_threshold is not None and self.z_threshold <= 0 and "z_threshold" not in errors:
             errors["z_threshold"] = "Must be greater than 0."
         if self.std_ratio_threshold is not None and self.std_ratio_threshold <= 1 and "std_ratio_threshold" not in errors:
@@ -179,14 +186,10 @@ class BaselineStats(models.Model):
 
     @property
     def std(self) -> float:
-        return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
+        return sample_std(self.count, self.m2)
 
     def clean(self) -> None:
-        errors: dict[str, str] = {}
-        for name in ("mean", "m2"):
-            value = getattr(self, name)
-            if value is not None and not math.isfinite(value):
-                errors[name] = "Must be a finite number."
+        errors = _non_finite_errors(self, ("mean", "m2"))
         if not self.source_id:
             errors["source_id"] = "This field cannot be blank."
         if not self.metric:
@@ -254,7 +257,7 @@ class BaselineHistory(models.Model):
 
     @property
     def std(self) -> float:
-        return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 and self.m2 > 0 else 0.0
+        return sample_std(self.count, self.m2)
 
 
 class SourceMetadata(models.Model):
@@ -371,11 +374,7 @@ class ScenarioStep(models.Model):
                 f"@+{self.start_offset_seconds:g}s for {self.duration_seconds:g}s")
 
     def clean(self) -> None:
-        errors: dict[str, str] = {}
-        for name in ("magnitude", "start_offset_seconds", "duration_seconds"):
-            value = getattr(self, name)
-            if value is not None and not math.isfinite(value):
-                errors[name] = "Must be a finite number."
+        errors = _non_finite_errors(self, ("magnitude", "start_offset_seconds", "duration_seconds"))
         if "magnitude" not in errors and self.magnitude is not None:
             if self.magnitude <= 0:
                 errors["magnitude"] = "Must be greater than 0."

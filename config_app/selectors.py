@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from config_app.models import ANY, ConfigVersion, MetricThreshold
+from detection.core.moments import sample_std
 
 THRESHOLD_FIELDS = (
     "window_seconds",
@@ -84,6 +85,5 @@ def baseline_map_get() -> dict[tuple[str, str], BaselineValue]:
 
     out = {}
     for source_id, metric, count, mean, m2 in BaselineStats.objects.values_list("source_id", "metric", "count", "mean", "m2"):
-        std = (m2 / (count - 1)) ** 0.5 if count > 1 else 0.0
-        out[(source_id, metric)] = BaselineValue(mean=mean, std=std, count=count)
+        out[(source_id, metric)] = BaselineValue(mean=mean, std=sample_std(count, m2), count=count)
     return out
