@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from config_app.models import ANY, ConfigVersion, MetricThreshold
+from detection.core.config import Baseline
 from detection.core.moments import sample_std
 
 THRESHOLD_FIELDS = (
@@ -72,18 +73,11 @@ def threshold_set_get(*, attempts: int = 5) -> ThresholdSet:
     raise RuntimeError("metric_thresholds kept changing while being read; try again")
 
 
-@dataclass(frozen=True)
-class BaselineValue:
-    mean: float
-    std: float
-    count: int
-
-
-def baseline_map_get() -> dict[tuple[str, str], BaselineValue]:
+def baseline_map_get() -> dict[tuple[str, str], Baseline]:
     """Every stored baseline as plain values, keyed by (source_id, metric): one query."""
     from config_app.models import BaselineStats
 
     out = {}
     for source_id, metric, count, mean, m2 in BaselineStats.objects.values_list("source_id", "metric", "count", "mean", "m2"):
-        out[(source_id, metric)] = BaselineValue(mean=mean, std=sample_std(count, m2), count=count)
+        out[(source_id, metric)] = Baseline(mean=mean, std=sample_std(count, m2), count=count)
     return out

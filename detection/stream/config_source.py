@@ -5,16 +5,37 @@ Loaded every CONFIG_REFRESH_SECONDS by the detector; two queries however many ke
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from config_app.selectors import BaselineValue, ThresholdSet, baseline_map_get, threshold_set_get
+from config_app.selectors import ThresholdSet, baseline_map_get, threshold_set_get
 from detection.core.config import Baseline, Thresholds
 
 
 @dataclass(frozen=True)
 class DetectionConfig:
+    """One loaded configuration: the enabled threshold rules and every stored baseline."""
+
     thresholds: ThresholdSet
-    baselines: dict[tuple[str, str], BaselineValue]
+    baselines: dict[tuple[str, str], Baseline]
+    # core Thresholds per rule scope, built once per load (keys share them)
+    _by_scope: dict[tuple[str, str], Thresholds] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        version = self.thresholds.version
+        by_scope = {
+            scope: Thresholds(
+                window_seconds=rule.window_seconds,
+                min_samples=rule.min_samples,
+                z_threshold=rule.z_threshold,
+                std_ratio_threshold=rule.std_ratio_threshold,
+                enter_hits=rule.enter_hits,
+                exit_hits=rule.exit_hits,
+                allowed_lateness_seconds=rule.allowed_lateness_seconds,
+                version=version,
+            )
+            for scope, rule in self.thresholds.rules.items()
+        }
+        object.__setattr__(self, "_by_scope", by_scope)
 
     @property
     def version(self) -> int:
@@ -24,13 +45,12 @@ class DetectionConfig:
         """The key's thresholds. A key with no applicable rule gets UNRULED thresholds (the
         window still tracks its statistics) and no baseline, so it is never evaluated."""
         rule = self.thresholds.for_key(source_id, metric)
-        return UNRULED if rule is None else _thresholds(rule, self.version)
+        return UNRULED if rule is None else self._by_scope[(rule.source_id, rule.metric)]
 
     def baseline_for(self, source_id: str, metric: str) -> Baseline | None:
         if self.thresholds.for_key(source_id, metric) is None:
             return None
-        value = self.baselines.get((source_id, metric))
-        return None if value is None else Baseline(mean=value.mean, std=value.std, count=value.count)
+        return self.baselines.get((source_id, metric))
 
 
 # Placeholder for keys without any enabled rule: paired with "no baseline", never evaluated.
@@ -38,29 +58,6 @@ UNRULED = Thresholds(
     window_seconds=60.0, min_samples=2, z_threshold=1e9, std_ratio_threshold=1e9,
     enter_hits=1, exit_hits=1, allowed_lateness_seconds=0.0, version=0,
 )
-
-# Thresholds objects are shared between keys of the same rule and version, so a reload that
-# changes nothing compares equal (and allocates nothing) per key.
-_CACHE: dict = {}
-
-
-def _thresholds(rule, version: int) -> Thresholds:
-    key = (rule, version)
-    th = _CACHE.get(key)
-    if th is None:
-        if len(_CACHE) > 10_000:
-            _CACHE.clear()
-        th = _CACHE[key] = Thresholds(
-            window_seconds=rule.window_seconds,
-            min_samples=rule.min_samples,
-            z_threshold=rule.z_threshold,
-            std_ratio_threshold=rule.std_ratio_threshold,
-            enter_hits=rule.enter_hits,
-            exit_hits=rule.exit_hits,
-            allowed_lateness_seconds=rule.allowed_lateness_seconds,
-            version=version,
-        )
-    return th
 
 
 def detection_config_load() -> DetectionConfig:
