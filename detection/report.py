@@ -11,10 +11,10 @@ from datetime import datetime, timedelta, timezone
 from django.conf import settings
 
 from config_app.models import ScenarioRunTarget, SourceMetadata
+from config_app.selectors import threshold_set_get
 from detection.clickhouse.client import get_client
 from detection.clickhouse.state_readers import drift_starts_between, raw_events_between
 from detection.evaluation import DetectedStart, InjectedDrift, Report, evaluate
-
 
 # The last instant ClickHouse's DateTime64 can hold: ranges are clamped to it.
 _DATETIME64_MAX = datetime(2299, 12, 31, 23, 59, 59, 999000, tzinfo=timezone.utc)
@@ -27,8 +27,6 @@ def _ms(value: datetime) -> int:
 def default_grace_seconds() -> float:
     """How long after a drift's stop a DRIFT_START still counts as its detection: the longest
     configured window (the window still holds drifted events that long)."""
-    from config_app.selectors import threshold_set_get
-
     windows = [rule.window_seconds for rule in threshold_set_get().rules.values()]
     return max(windows, default=60.0)
 
