@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 from django.conf import settings
 
-from config_app.models import ScenarioRunTarget, SourceMetadata
+from config_app.scenario_selectors import scenario_targets_started_between, source_types_get
 from config_app.selectors import threshold_set_get
 from detection.clickhouse.client import get_client
 from detection.clickhouse.state_readers import drift_starts_between, raw_events_between
@@ -36,8 +36,8 @@ def detection_report(*, since: datetime, until: datetime, grace_seconds: float |
     if until <= since:
         raise ValueError("until must be after since")
     grace = default_grace_seconds() if grace_seconds is None else grace_seconds
-    types = dict(SourceMetadata.objects.values_list("source_id", "source_type"))
-    targets = ScenarioRunTarget.objects.filter(actual_start__gte=since, actual_start__lt=until).order_by("actual_start")
+    types = source_types_get()
+    targets = scenario_targets_started_between(since, until)
     injected = [
         InjectedDrift(
             source_id=t.source_id, metric=t.metric, source_type=types.get(t.source_id, "other"), kind=t.kind,
