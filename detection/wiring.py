@@ -16,7 +16,6 @@ without ``stop`` being set is treated as a failure too.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -133,19 +132,6 @@ def stream_part(build: Callable[[], tuple[StreamRunner, object]], totals: dict |
                     totals["raw_events_written"] = totals.get("raw_events_written", 0) + handler.written
 
     return run
-
-
-def stop_on_signals() -> threading.Event:
-    """An event set by SIGTERM/SIGINT: services drain, write and commit, then return."""
-    stop = threading.Event()
-
-    def _handler(signum, frame):
-        log.info("signal %s: draining and stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _handler)
-    signal.signal(signal.SIGINT, _handler)
-    return stop
 
 
 @dataclass

@@ -24,11 +24,11 @@ from typing import Protocol
 from config_app.models import DriftScenario, ScenarioRun
 from config_app.scenario_selectors import scenario_steps_get
 from config_app.services.scenarios import scenario_run_finish, scenario_run_start, scenario_target_acknowledged
+from detection.core.events import datetime_to_ms
 from producers.control import START, STOP, ControlCommand, StepSpec, plan_schedule, step_window
 
 __all__ = ["Clock", "ScenarioRunFailed", "SystemClock", "scenario_execute", "scenario_steps"]
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
 class ScenarioRunFailed(RuntimeError):
@@ -64,10 +64,6 @@ class SystemClock:
 
     def wait(self, seconds: float) -> bool:
         return self.stop.wait(max(0.0, seconds))
-
-
-def _ms(moment: dt.datetime) -> int:
-    return (moment - _EPOCH) // dt.timedelta(milliseconds=1)
 
 
 def scenario_steps(scenario: DriftScenario) -> list[StepSpec]:
@@ -124,7 +120,7 @@ def scenario_execute(
         target = targets[index]
         cmd = ControlCommand(
             command=command, run_id=run.pk, source_id=target.source_id, metric=target.metric,
-            kind=target.kind, magnitude=float(target.magnitude), issued_at_ms=_ms(clock.now()),
+            kind=target.kind, magnitude=float(target.magnitude), issued_at_ms=datetime_to_ms(clock.now()),
         )
         publish(cmd)
         acknowledged = clock.now()

@@ -20,7 +20,7 @@ from config_app.scenario_selectors import scenario_get, scenario_names_get
 from producers.control import plan_schedule
 from producers.controller import ScenarioRunFailed, SystemClock, scenario_execute, scenario_steps
 from producers.kafka import ControlPublisher, KafkaSetupError, producer_config
-from producers.shutdown import StopRequest, stop_on_signals
+from driftsite.shutdown import StopRequest, stop_on_signals
 
 
 def _positive(text: str) -> float:

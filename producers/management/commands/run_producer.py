@@ -21,7 +21,7 @@ from producers.injection import InjectionRates
 from producers.kafka import ControlListener, KafkaSetupError, KeyedProducer, producer_config
 from producers.runner import ProducerPlan, ProducerRun, source_ids_for
 from config_app.services.sources import sources_register
-from producers.shutdown import StopRequest, stop_on_signals
+from driftsite.shutdown import StopRequest, stop_on_signals
 from producers.signals import SIGNAL_KINDS
 
 
