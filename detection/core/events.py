@@ -269,8 +269,11 @@ def _decode(raw: bytes | bytearray | memoryview | str | None, max_bytes: int) ->
         pass
     # orjson refuses NaN/Infinity literals and numbers that overflow a double. The stdlib parser
     # accepts them (as nan/inf), which lets the caller report "not_finite" instead of "not_json".
+    # It is given text decoded as strict UTF-8: handed bytes, it would guess UTF-16/UTF-32 and
+    # accept payloads that are not UTF-8 JSON (which ClickHouse's view rejects).
     try:
-        return json.loads(raw)
+        text = raw if isinstance(raw, str) else bytes(raw).decode("utf-8")
+        return json.loads(text)
     except (ValueError, TypeError, RecursionError):
         raise InvalidEvent("not_json", "payload is not valid JSON") from None
 

@@ -229,3 +229,17 @@ def test_invalid_event_is_a_value_error_and_pickles():
     assert isinstance(err, ValueError)
     copy = pickle.loads(pickle.dumps(err))
     assert (copy.reason, copy.message) == ("not_finite", "value must be finite")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_json_in_another_encoding_than_utf8_is_not_json(encoding):
+    payload = orjson.dumps(GOOD).decode().encode(encoding)
+    with pytest.raises(InvalidEvent) as err:
+        parse(payload)
+    assert err.value.reason == "not_json"
+
+
+def test_a_non_finite_literal_is_still_reported_as_such():
+    with pytest.raises(InvalidEvent) as err:
+        parse(b'{"source_id": "a", "metric": "m", "value": NaN, "event_time": "2024-01-01T00:00:00Z"}')
+    assert err.value.reason == "not_finite"
