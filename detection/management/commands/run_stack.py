@@ -84,8 +84,17 @@ class Command(BaseCommand):
         services = [
             ("ingest", ingester.run),
             ("detector", detector.run),
-            ("baselines", lambda s: baseline_refresher(s, interval_seconds=options["baseline_interval"])),
         ]
+        # BASELINE_FOLD_VIA: timer = fold here on a timer; endpoint = Airflow schedules the fold
+        # and asks for it through the internal endpoint; direct = Airflow folds without us.
+        if settings.BASELINE_FOLD_VIA == "timer":
+            services.append(("baselines", lambda s: baseline_refresher(s, interval_seconds=options["baseline_interval"])))
+        elif settings.BASELINE_FOLD_VIA == "endpoint":
+            from config_app.fold_endpoint import serve
+
+            services.append(("fold-endpoint", lambda s: serve(s, host=settings.INTERNAL_API_HOST,
+                                                              port=settings.INTERNAL_API_PORT,
+                                                              token=settings.INTERNAL_API_TOKEN)))
         base = f"http://{options['host']}:{options['port']}"
         if not options["no_api"]:
             services.append(("api", lambda s: api_server(s, host=options["host"], port=options["port"])))
@@ -95,6 +104,9 @@ class Command(BaseCommand):
         )
         if not options["no_api"]:
             self.stdout.write(f"run_stack: dashboard {base}/dashboard/  API {base}/drift/status  admin {base}/admin/")
+        self.stdout.write(f"run_stack: baselines folded via {settings.BASELINE_FOLD_VIA}"
+                          + (f" (fold endpoint {settings.INTERNAL_API_HOST}:{settings.INTERNAL_API_PORT})"
+                             if settings.BASELINE_FOLD_VIA == "endpoint" else ""))
         self.stdout.flush()
         errors = run_threads(services, stop)
         self.stdout.write(
