@@ -19,7 +19,7 @@ help:
 	@echo "make services        start PostgreSQL and Kafka (scripts/services up)"
 	@echo "make services-status / services-down"
 	@echo "make migrate         Postgres (Django) and ClickHouse migrations"
-	@echo "make test-airflow    the e2e test in which a real Airflow scheduler runs the baseline DAG (~3-4 min)"
+	@echo "make test-airflow    the e2e test in which a real Airflow scheduler runs the baseline DAG (3-5 min here)"
 	@echo "make test-unit       only the pure unit tests (no services)"
 	@echo "make bench-core      detection core benchmark (JSON on the last line)"
 	@echo "make bench-pipeline  Kafka -> detector -> ClickHouse throughput and latency (JSON on the last line)"
