@@ -245,12 +245,20 @@ class BaselineHistory(models.Model):
     m2 = models.FloatField()
     high_water_mark = models.DateTimeField(help_text="Fold watermark (ingest time) after this update.")
     recorded_at = models.DateTimeField(db_default=Now(), help_text="Database time of the transaction that made the update.")
+    run_id = models.CharField(
+        max_length=250, blank=True, default="",
+        help_text="The Airflow DAG run that produced this version (empty: run_stack's timer or update_baselines).",
+    )
 
     class Meta:
         db_table = "baseline_history"
         verbose_name_plural = "baseline history"
         ordering = ["-recorded_at", "-id"]
-        indexes = [models.Index(fields=["baseline", "-recorded_at"], name="baseline_history_key_time")]
+        indexes = [
+            models.Index(fields=["baseline", "-recorded_at"], name="baseline_history_key_time"),
+            # A retried DAG run looks up what its first attempt folded (baseline_fold_for_run).
+            models.Index(fields=["run_id"], name="baseline_history_run_id", condition=~Q(run_id="")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.baseline_id} @ {self.high_water_mark}: n={self.count} mean={self.mean:.6g} std={self.std:.6g}"

@@ -32,4 +32,14 @@ def check_drift_settings(app_configs, **kwargs):
     for name in ("DETECTOR_BATCH_MAX_EVENTS", "KAFKA_EVENTS_PARTITIONS"):
         if getattr(settings, name) < 1:
             errors.append(Error(f"{name} must be >= 1", id="driftsite.E006"))
+    if settings.BASELINE_FOLD_VIA not in {"timer", "endpoint", "direct"}:
+        errors.append(Error(f"BASELINE_FOLD_VIA must be timer, endpoint or direct (got {settings.BASELINE_FOLD_VIA!r})",
+                            id="driftsite.E007"))
+    if settings.BASELINE_FOLD_TIMEOUT_SECONDS <= 0:
+        errors.append(Error("BASELINE_FOLD_TIMEOUT_SECONDS must be > 0", id="driftsite.E005"))
+    if not 0 <= settings.INTERNAL_API_PORT <= 65535:
+        errors.append(Error(f"INTERNAL_API_PORT must be a port number (got {settings.INTERNAL_API_PORT})", id="driftsite.E008"))
+    if urlparse(settings.INTERNAL_API_URL).scheme not in {"http", "https"}:
+        errors.append(Error(f"INTERNAL_API_URL must start with http:// or https:// (got {settings.INTERNAL_API_URL!r})",
+                            id="driftsite.E008"))
     return errors

@@ -156,6 +156,23 @@ SUPERVISOR_WINDOW_SECONDS = env.float("SUPERVISOR_WINDOW_SECONDS", default=300.0
 # --- Baselines ------------------------------------------------------------------------------
 BASELINE_INTERVAL_SECONDS = env.float("BASELINE_INTERVAL_SECONDS", default=60.0)
 BASELINE_SAFETY_LAG_SECONDS = env.float("BASELINE_SAFETY_LAG_SECONDS", default=5.0)
+# Who runs the fold on schedule (one setting for run_stack and the Airflow DAG):
+#   timer    run_stack folds on its own timer every BASELINE_INTERVAL_SECONDS (embedded default);
+#   endpoint Airflow schedules it: the DAG's task asks run_stack (which owns chDB) through the
+#            internal endpoint below; run_stack's timer is off;
+#   direct   Airflow schedules it and the task folds itself against the ClickHouse server
+#            (server mode); run_stack's timer is off.
+BASELINE_FOLD_VIA = env.str("BASELINE_FOLD_VIA", default="timer")
+# How long the DAG's task waits for run_stack's answer before the attempt fails (and retries).
+BASELINE_FOLD_TIMEOUT_SECONDS = env.float("BASELINE_FOLD_TIMEOUT_SECONDS", default=600.0)
+
+# --- Internal endpoint of run_stack (BASELINE_FOLD_VIA=endpoint) ----------------------------
+# Loopback only by default. No default token: with none configured every request is refused.
+INTERNAL_API_HOST = env.str("INTERNAL_API_HOST", default="127.0.0.1")
+INTERNAL_API_PORT = env.int("INTERNAL_API_PORT", default=8001)
+INTERNAL_API_TOKEN = env.str("INTERNAL_API_TOKEN", default="")
+# Where the DAG's task reaches that endpoint.
+INTERNAL_API_URL = env.str("INTERNAL_API_URL", default=f"http://127.0.0.1:{INTERNAL_API_PORT}")
 
 # --- Monitoring API -------------------------------------------------------------------------
 API_TOKEN_AUTH = env.bool("API_TOKEN_AUTH", default=False)

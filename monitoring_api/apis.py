@@ -472,6 +472,20 @@ class SeriesBaselineSerializer(serializers.Serializer):
     std = FiniteFloatField()
 
 
+@extend_schema_serializer(component_name="BaselineVersion")
+class BaselineVersionSerializer(serializers.Serializer):
+    recorded_at = serializers.DateTimeField(help_text="When the update was committed.")
+    kind = serializers.CharField(help_text="fold or rebuild.")
+    run_id = serializers.CharField(
+        help_text="The Airflow DAG run that produced this version; empty when run_stack's timer or "
+                  "manage.py update_baselines did.")
+    events = serializers.IntegerField(help_text="Distinct raw events this update added.")
+    count = serializers.IntegerField()
+    mean = FiniteFloatField()
+    std = FiniteFloatField()
+    high_water_mark = serializers.DateTimeField(help_text="Fold watermark (ingest time) after this update.")
+
+
 @extend_schema_serializer(component_name="SeriesBand")
 class SeriesBandSerializer(serializers.Serializer):
     lower = FiniteFloatField(help_text="baseline mean - z_threshold x baseline std")
@@ -513,6 +527,8 @@ class DriftSeriesGetApi(ReadOnlyApi):
         status = DriftStatusOutputSerializer(allow_null=True)
         threshold = ThresholdRuleSerializer(allow_null=True)
         baseline = SeriesBaselineSerializer(allow_null=True)
+        baseline_history = BaselineVersionSerializer(
+            many=True, help_text="The baseline's newest versions (at most 10), newest first.")
         band = SeriesBandSerializer(allow_null=True)
         points = SeriesPointSerializer(many=True)
         drift_periods = DriftPeriodSerializer(many=True)
@@ -523,7 +539,8 @@ class DriftSeriesGetApi(ReadOnlyApi):
         description=(
             "Raw values of one key (raw_events, duplicates collapsed) with the rolling mean over the key's "
             "threshold window, the baseline mean +/- z_threshold x baseline std, and the drift periods from "
-            "drift_events. threshold/baseline/band are null when the key has none."
+            "drift_events. threshold/baseline/band are null when the key has none. baseline_history lists the "
+            "baseline's newest versions with the Airflow DAG run (run_id) that produced each."
         ),
         parameters=[FilterSerializer],
         responses={200: OutputSerializer, 400: VALIDATION_ERROR, **AUTH_RESPONSES},

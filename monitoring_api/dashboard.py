@@ -4,7 +4,8 @@
   by the API's own parameters (so 10,000 keys never travel at once).
 - ``/dashboard/key/<source_id>/<metric>/``: a chart of the key's recent raw values, their rolling
   mean, the baseline mean with its band of z_threshold standard deviations and the drift periods
-  shaded, plus the key's drift events.
+  shaded, plus the key's drift events and its newest baseline versions (each with the Airflow DAG
+  run that produced it).
 
 The first page is rendered on the server (it works without JavaScript); the scripts in
 ``static/monitoring_api/`` then fetch /drift/status, /drift/series and /drift/events every
@@ -100,6 +101,7 @@ class DashboardKeyView(_DashboardView):
             dashboard_url=reverse("dashboard"),
             threshold=selectors.threshold_for_key_get(source_id=source_id, metric=metric),
             baseline=selectors.baseline_get(source_id=source_id, metric=metric),
+            baseline_history=selectors.baseline_history_list(source_id=source_id, metric=metric),
         )
         try:
             context["status"] = selectors.drift_status_get(source_id=source_id, metric=metric)

@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import F, QuerySet
 
-from config_app.models import BaselineStats, MetricThreshold, SourceMetadata
+from config_app.models import BaselineHistory, BaselineStats, MetricThreshold, SourceMetadata
 from config_app.selectors import ThresholdRule, threshold_set_get
 from detection.clickhouse import readers
 from detection.clickhouse.client import get_client
@@ -80,6 +80,17 @@ def source_list(
 
 def baseline_get(*, source_id: str, metric: str) -> BaselineStats | None:
     return BaselineStats.objects.filter(source_id=source_id, metric=metric).first()
+
+
+BASELINE_VERSIONS_SHOWN = 10
+
+
+def baseline_history_list(*, source_id: str, metric: str, limit: int = BASELINE_VERSIONS_SHOWN) -> list[BaselineHistory]:
+    """A key's newest baseline versions, newest first, each with the DAG run that produced it."""
+    return list(
+        BaselineHistory.objects.filter(baseline__source_id=source_id, baseline__metric=metric)
+        .order_by("-recorded_at", "-id")[:limit]
+    )
 
 
 def threshold_for_key_get(*, source_id: str, metric: str) -> ThresholdRule | None:
@@ -160,6 +171,7 @@ class DriftSeries:
     status: dict[str, Any] | None
     threshold: ThresholdRule | None
     baseline: BaselineStats | None
+    baseline_history: list[BaselineHistory]
     band: dict[str, float] | None
     points: list[dict[str, Any]]
     drift_periods: list[dict[str, datetime | None]]
@@ -226,6 +238,7 @@ def drift_series_get(
         status=status,
         threshold=threshold,
         baseline=baseline,
+        baseline_history=baseline_history_list(source_id=source_id, metric=metric) if baseline is not None else [],
         band=band,
         points=points,
         drift_periods=periods,

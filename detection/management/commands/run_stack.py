@@ -98,7 +98,16 @@ class Command(BaseCommand):
         for i in range(options["detectors"]):
             name = "detector" if options["detectors"] == 1 else f"detector-{i}"
             services.append((name, stream_part(lambda name=name: build_detector(name=name), totals)))
-        services.append(("baselines", lambda s: baseline_refresher(s, interval_seconds=options["baseline_interval"])))
+        # BASELINE_FOLD_VIA: timer = fold here on a timer; endpoint = Airflow schedules the fold
+        # and asks for it through the internal endpoint; direct = Airflow folds without us.
+        if settings.BASELINE_FOLD_VIA == "timer":
+            services.append(("baselines", lambda s: baseline_refresher(s, interval_seconds=options["baseline_interval"])))
+        elif settings.BASELINE_FOLD_VIA == "endpoint":
+            from config_app.fold_endpoint import serve
+
+            services.append(("fold-endpoint", lambda s: serve(s, host=settings.INTERNAL_API_HOST,
+                                                              port=settings.INTERNAL_API_PORT,
+                                                              token=settings.INTERNAL_API_TOKEN)))
         base = f"http://{options['host']}:{options['port']}"
         if not options["no_api"]:
             services.append(("api", lambda s: api_server(s, host=options["host"], port=options["port"])))
@@ -108,6 +117,9 @@ class Command(BaseCommand):
         )
         if not options["no_api"]:
             self.stdout.write(f"run_stack: dashboard {base}/dashboard/  API {base}/drift/status  admin {base}/admin/")
+        self.stdout.write(f"run_stack: baselines folded via {settings.BASELINE_FOLD_VIA}"
+                          + (f" (fold endpoint {settings.INTERNAL_API_HOST}:{settings.INTERNAL_API_PORT})"
+                             if settings.BASELINE_FOLD_VIA == "endpoint" else ""))
         self.stdout.flush()
         errors = supervise(services, stop, SupervisionPolicy(
             max_restarts=settings.SUPERVISOR_MAX_RESTARTS, window_seconds=settings.SUPERVISOR_WINDOW_SECONDS))

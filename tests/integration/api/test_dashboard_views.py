@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from config_app.models import BaselineStats, MetricThreshold
+from config_app.models import BaselineHistory, BaselineStats, MetricThreshold
 from tests.integration.api.builders import THRESHOLD, status_row
 
 pytestmark = pytest.mark.django_db
@@ -47,6 +47,23 @@ def test_key_page_renders_the_facts_and_the_chart_canvas(client, keys):
     assert 'class="badge state-DRIFTING">DRIFTING' in html
     assert "mean 10.0000, std 1.0000, n=11" in html
     assert "window 30.0 s, z &gt; 2.0" in html
+
+
+def test_key_page_lists_the_baseline_versions_with_the_dag_run_that_produced_each(client, keys):
+    from datetime import UTC, datetime
+
+    baseline = BaselineStats.objects.create(source_id="host-a", metric="cpu.user", count=30, mean=10.0, m2=29.0)
+    hwm = datetime(2026, 12, 1, 20, 0, tzinfo=UTC)
+    BaselineHistory.objects.create(baseline=baseline, events=20, count=20, mean=9.5, m2=19.0, high_water_mark=hwm)
+    BaselineHistory.objects.create(baseline=baseline, events=10, count=30, mean=10.0, m2=29.0, high_water_mark=hwm,
+                                   run_id="scheduled__2026-12-01T20:01:00+00:00")
+
+    html = client.get("/dashboard/key/host-a/cpu.user/").content.decode()
+
+    assert 'id="baseline-history-table"' in html
+    table = html[html.index('id="baseline-history-table"'):]
+    assert table.index("scheduled__2026-12-01T20:01:00+00:00") < table.index("run_stack timer / update_baselines")
+    assert "n=30, by DAG run scheduled__2026-12-01T20:01:00+00:00" in html
 
 
 def test_key_names_are_escaped(client, ch_insert):
