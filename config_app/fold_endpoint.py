@@ -145,24 +145,13 @@ def _fold_in_this_process(*, until: datetime, run_id: str) -> dict:
 
 def serve(stop: threading.Event, *, host: str, port: int, token: str, threads: int = 2) -> None:
     """Serve the fold endpoint with waitress until ``stop`` (a thread of ``run_stack``)."""
-    from waitress.server import create_server
+    from driftsite.wsgi_server import serve_until
 
     if not token:
         logger.error("fold endpoint: INTERNAL_API_TOKEN is not set, so every fold request will be refused (403)")
     app = FoldEndpoint(token=token, fold=_fold_in_this_process)
-    server = create_server(app, host=host, port=port, threads=threads, ident="driftwatch-internal")
-    logger.info("fold endpoint: POST http://%s:%s%s", host, server.effective_port, PATH)
-
-    def closer():
-        stop.wait()
-        server.close()
-
-    threading.Thread(target=closer, name="fold-endpoint-closer", daemon=True).start()
-    try:
-        server.run()
-    except OSError:
-        if not stop.is_set():
-            raise
+    serve_until(stop, app, host=host, port=port, threads=threads, ident="driftwatch-internal",
+                on_listening=lambda bound: logger.info("fold endpoint: POST http://%s:%s%s", host, bound, PATH))
 
 
 # --- client side ----------------------------------------------------------------------------

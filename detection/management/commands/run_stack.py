@@ -15,7 +15,6 @@ detector group (they share the partitions and hand them over through checkpoints
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime, timezone
 
 from django.conf import settings
@@ -48,22 +47,10 @@ def baseline_refresher(stop, *, interval_seconds: float) -> None:
 
 def api_server(stop, *, host: str, port: int, threads: int = 8) -> None:
     """Serve driftsite.wsgi with waitress until ``stop``."""
-    from waitress.server import create_server
-
     from driftsite.wsgi import application
+    from driftsite.wsgi_server import serve_until
 
-    server = create_server(application, host=host, port=port, threads=threads, ident="driftwatch")
-
-    def closer():
-        stop.wait()
-        server.close()
-
-    threading.Thread(target=closer, name="api-closer", daemon=True).start()
-    try:
-        server.run()
-    except OSError:
-        if not stop.is_set():
-            raise
+    serve_until(stop, application, host=host, port=port, threads=threads, ident="driftwatch")
 
 
 class Command(BaseCommand):
