@@ -9,6 +9,8 @@ component as down ("timed out") and is left to finish in the background.
   (an unmigrated database is down for the API).
 - kafka: a metadata request (``AdminClient.list_topics``) to KAFKA_BOOTSTRAP_SERVERS; skipped
   when that setting is empty.
+- alertmanager (only when ALERTMANAGER_URL is set): optional, see
+  :mod:`monitoring_api.alerting_health`; when it is down the API is "degraded", not down.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from detection.clickhouse.client import get_client
 logger = logging.getLogger(__name__)
 
 API_TABLES = ("raw_events", "drift_events", "drift_status_current")
+# Components the API can serve without: down = degraded (200), not unavailable (503).
+OPTIONAL_COMPONENTS = frozenset({"alertmanager"})
 
 
 @dataclass
@@ -48,7 +52,11 @@ class Health:
 
     @property
     def up(self) -> bool:
-        return all(c.up for c in self.components.values())
+        return all(c.up for name, c in self.components.items() if name not in OPTIONAL_COMPONENTS)
+
+    @property
+    def degraded(self) -> bool:
+        return self.up and not all(c.up for c in self.components.values())
 
 
 class ProbeFailed(Exception):
@@ -101,6 +109,10 @@ def _probes() -> dict[str, Callable[[float], dict[str, Any]]]:
     }
     if settings.KAFKA_BOOTSTRAP_SERVERS:
         probes["kafka"] = _kafka_probe
+    if settings.ALERTMANAGER_URL:
+        from monitoring_api.alerting_health import alertmanager_probe
+
+        probes["alertmanager"] = alertmanager_probe
     return probes
 
 

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from detection.alerting.wiring import build_notifier, run_notifier
 from detection.wiring import build_detector, build_ingester, run_threads, stop_on_signals
 
 log = logging.getLogger("detection.stack")
@@ -87,6 +88,9 @@ class Command(BaseCommand):
             ("baselines", lambda s: baseline_refresher(s, interval_seconds=options["baseline_interval"])),
         ]
         base = f"http://{options['host']}:{options['port']}"
+        notifier = build_notifier()  # None when ALERTMANAGER_URL is empty
+        if notifier is not None:
+            services.append(("notifier", lambda s: run_notifier(notifier, s)))
         if not options["no_api"]:
             services.append(("api", lambda s: api_server(s, host=options["host"], port=options["port"])))
         self.stdout.write(
