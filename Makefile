@@ -15,7 +15,7 @@ help:
 	@echo "make demo            set everything up and run the system end to end (embedded mode)"
 	@echo "make test            set everything up and run the whole test suite"
 	@echo "make setup           virtualenv at $(VENV) with all dependencies (Airflow included)"
-	@echo "make services        start PostgreSQL and Kafka (scripts/services up)"
+	@echo "make services        start PostgreSQL, Kafka and (with Go) Alertmanager (scripts/services up)"
 	@echo "make services-status / services-down"
 	@echo "make migrate         Postgres (Django) and ClickHouse migrations"
 	@echo "make test-unit       only the pure unit tests (no services)"
