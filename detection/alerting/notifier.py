@@ -187,9 +187,8 @@ class AlertNotifier:
             due = changed or now - target.last_attempt_at >= self.resend_seconds
         if not due:
             return True
-        if not payload:  # nothing firing, nothing recently ended: nothing to say
-            target.last_signature = plan.signature
-            return True
+        # An empty list is posted too (every resend interval): it is how a recovered
+        # Alertmanager is noticed when there is nothing to say, so /health does not stay degraded.
         target.last_attempt_at = now
         try:
             self._post(url, payload, self.timeout_seconds)

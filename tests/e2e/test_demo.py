@@ -111,6 +111,8 @@ def test_shortened_demo_detects_and_alerts_every_injected_drift_without_false_st
         assert status["count"] == 30
         events = _get(f"{demo.base_url}/drift/events?source_id=drift-000&page_size=50")["results"]
         assert [e["event_type"] for e in events] == ["DRIFT_END", "DRIFT_START"]  # newest first
+        ended = {(e["source_id"], e["metric"])
+                 for e in _get(f"{demo.base_url}/drift/events?event_type=DRIFT_END&limit=50")["results"]}
         live_report = _get(f"{demo.base_url}/drift/report?since={demo.live_since}")
         assert live_report["totals"]["detected"] == 2 and live_report["totals"]["false_starts"] == 0
     finally:
@@ -123,11 +125,17 @@ def test_shortened_demo_detects_and_alerts_every_injected_drift_without_false_st
     assert totals["events_produced"] == totals["events_processed"] == 3 * 10 * 5 * 60
     assert all(0 < d["delay_seconds"] < 20 for d in report["injected"])
     assert {k: v["false_starts"] for k, v in report["by_source_type"].items()} == {"stable": 0, "dynamic": 0, "drift": 0}
-    # Alertmanager notified firing, then resolved, for every injected drift and nothing else
-    assert demo.alert_totals(report) == {"alerts_fired": 2, "alerts_resolved": 2, "false_alerts": 0}
+    # Alertmanager notified every injected drift as firing and, once the detector ended it, as
+    # resolved, and nothing else. (Under heavy load the shortened scenario's last drift may
+    # still be running when the producers stop: then it has no DRIFT_END and stays firing.)
+    totals = demo.alert_totals(report)
+    assert totals["alerts_fired"] == 2 and totals["false_alerts"] == 0
     injected = {(d["source_id"], d["metric"]) for d in report["injected"]}
+    assert {a.key for a in receiver.alerts()} == injected
+    assert ("drift-000", "cpu") in ended  # its drift ends early in the scenario
+    assert totals["alerts_resolved"] == len(ended)
     for key in injected:
         statuses = [a.status for a in sorted(receiver.alerts(), key=lambda a: a.received_at) if a.key == key]
-        assert statuses[0] == "firing" and statuses[-1] == "resolved", (key, statuses)
-    assert {a.key for a in receiver.alerts()} == injected
+        assert statuses[0] == "firing", (key, statuses)
+        assert (statuses[-1] == "resolved") == (key in ended), (key, statuses)
     assert not [a for a in receiver.alerts() if a.labels["source_type"] in ("stable", "dynamic")]
