@@ -16,7 +16,7 @@ help:
 	@echo "make demo AIRFLOW=1  the same with Airflow scheduling the baseline fold (every minute)"
 	@echo "make test            set everything up and run the whole test suite"
 	@echo "make setup           virtualenv at $(VENV) with all dependencies (Airflow included)"
-	@echo "make services        start PostgreSQL and Kafka (scripts/services up)"
+	@echo "make services        start PostgreSQL, Kafka and (with Go) Alertmanager (scripts/services up)"
 	@echo "make services-status / services-down"
 	@echo "make migrate         Postgres (Django) and ClickHouse migrations"
 	@echo "make test-airflow    the e2e test in which a real Airflow scheduler runs the baseline DAG (3-5 min here)"

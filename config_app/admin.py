@@ -35,7 +35,7 @@ class ReadOnlyAdminMixin:
 class MetricThresholdAdmin(admin.ModelAdmin):
     list_display = (
         "scope", "source_id", "metric", "window_seconds", "min_samples", "z_threshold",
-        "std_ratio_threshold", "enter_hits", "exit_hits", "allowed_lateness_seconds", "enabled", "updated_at",
+        "std_ratio_threshold", "enter_hits", "exit_hits", "allowed_lateness_seconds", "severity", "enabled", "updated_at",
     )
     list_filter = ("enabled", "metric")
     search_fields = ("source_id", "metric")
@@ -47,6 +47,7 @@ class MetricThresholdAdmin(admin.ModelAdmin):
         ("Window", {"fields": ("window_seconds", "min_samples", "allowed_lateness_seconds")}),
         ("Drift rule", {"fields": ("z_threshold", "std_ratio_threshold", "enter_hits", "exit_hits")}),
         ("Baseline", {"fields": ("baseline_excludes_drifting",)}),
+        ("Alerting", {"fields": ("severity",)}),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
 

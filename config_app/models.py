@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
@@ -78,6 +78,12 @@ class MetricThreshold(models.Model):
         help_text="How far behind a key's newest event time an event may arrive and still count (>= 0).",
     )
     enabled = models.BooleanField(default=True)
+    severity = models.CharField(
+        max_length=32, default="warning",
+        validators=[RegexValidator(r"^[a-z][a-z0-9_-]*$", "Lower-case letters, digits, '_' or '-', starting with a letter.")],
+        help_text="The `severity` label of this scope's drift alerts in Alertmanager (e.g. info, warning, critical). "
+                  "Resolved like every other field: the most specific enabled row wins.",
+    )
     baseline_excludes_drifting = models.BooleanField(
         default=False,
         help_text="Leave raw events that fall inside this key's DRIFTING intervals (drift_events) out of its "
@@ -102,6 +108,11 @@ class MetricThreshold(models.Model):
                 Q(allowed_lateness_seconds__gte=0),
                 "metric_thresholds_lateness_non_negative",
                 "allowed_lateness_seconds must not be negative.",
+            ),
+            _check(
+                Q(severity__regex=r"^[a-z][a-z0-9_-]*$"),
+                "metric_thresholds_severity_label",
+                "severity must be lower-case letters, digits, '_' or '-', starting with a letter.",
             ),
             _check(
                 Q(source_id="") | ~Q(metric=""),

@@ -29,6 +29,13 @@ def check_drift_settings(app_configs, **kwargs):
     for name in ("CONFIG_REFRESH_SECONDS", "DETECTOR_BATCH_MAX_SECONDS", "BASELINE_INTERVAL_SECONDS"):
         if getattr(settings, name) <= 0:
             errors.append(Error(f"{name} must be > 0", id="driftsite.E005"))
+    for name in ("ALERT_RESEND_SECONDS", "ALERT_EVALUATION_SECONDS", "ALERTMANAGER_TIMEOUT_SECONDS"):
+        if getattr(settings, name) <= 0:
+            errors.append(Error(f"{name} must be > 0", id="driftsite.E005"))
+    for am_url in settings.ALERTMANAGER_URL:
+        if urlparse(am_url).scheme not in {"http", "https"} or not urlparse(am_url).hostname:
+            errors.append(Error(f"ALERTMANAGER_URL entries must be http(s)://host[:port][/prefix] (got {am_url!r})",
+                                id="driftsite.E007"))
     for name in ("DETECTOR_BATCH_MAX_EVENTS", "KAFKA_EVENTS_PARTITIONS"):
         if getattr(settings, name) < 1:
             errors.append(Error(f"{name} must be >= 1", id="driftsite.E006"))

@@ -182,6 +182,21 @@ API_PORT = env.int("API_PORT", default=8000)
 API_HEALTH_TIMEOUT_SECONDS = env.float("API_HEALTH_TIMEOUT_SECONDS", default=3.0)
 DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=10)
 
+# Per-key gauges (driftwatch_key_*) on /metrics: one series per key and gauge, read from
+# drift_status_current at scrape time. Off: only the API's own request metrics.
+API_METRICS_KEY_GAUGES = env.bool("API_METRICS_KEY_GAUGES", default=True)
+
+# --- Alerting (Prometheus Alertmanager) -------------------------------------------------------
+# Comma-separated base URLs (every instance of an HA cluster, as Prometheus does); empty = off.
+ALERTMANAGER_URL = env.list("ALERTMANAGER_URL", default=[])
+ALERTMANAGER_TIMEOUT_SECONDS = env.float("ALERTMANAGER_TIMEOUT_SECONDS", default=5.0)
+# The Alertmanager web UI as a browser reaches it (dashboard link); default: the first URL.
+ALERTMANAGER_UI_URL = env.str("ALERTMANAGER_UI_URL", default="") or (ALERTMANAGER_URL[0] if ALERTMANAGER_URL else "")
+ALERT_RESEND_SECONDS = env.float("ALERT_RESEND_SECONDS", default=60.0)
+ALERT_EVALUATION_SECONDS = env.float("ALERT_EVALUATION_SECONDS", default=5.0)
+# Base URL of the dashboard in alert links (generatorURL); default: this API's host and port.
+ALERT_DASHBOARD_URL = env.str("ALERT_DASHBOARD_URL", default="") or f"http://{API_HOST}:{API_PORT}"
+
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",

@@ -138,11 +138,15 @@ class HealthCheckApi(ReadOnlyApi):
 
     @extend_schema_serializer(component_name="Health")
     class OutputSerializer(serializers.Serializer):
-        status = serializers.ChoiceField(choices=["ok", "unavailable"])
+        status = serializers.ChoiceField(
+            choices=["ok", "degraded", "unavailable"],
+            help_text="degraded: an optional component (alertmanager) is down; the API still answers 200.",
+        )
         checked_at = serializers.DateTimeField()
         components = serializers.DictField(
             child=ComponentHealthSerializer(),
-            help_text="postgres, clickhouse and (when KAFKA_BOOTSTRAP_SERVERS is set) kafka.",
+            help_text="postgres, clickhouse, kafka (when KAFKA_BOOTSTRAP_SERVERS is set) and alertmanager "
+                      "(when ALERTMANAGER_URL is set; optional).",
         )
 
     @extend_schema(
@@ -150,7 +154,8 @@ class HealthCheckApi(ReadOnlyApi):
         summary="Health of PostgreSQL, ClickHouse and Kafka",
         description=(
             "Probes every component concurrently (each bounded by API_HEALTH_TIMEOUT_SECONDS, default 3 s) "
-            "and reports per-component status and latency. 200 when all are up, 503 when one is down. "
+            "and reports per-component status and latency. 200 when all are up, 503 when a required one is down; "
+            "Alertmanager is optional: when only it is down the status is 'degraded' with 200. "
             "Never needs authentication."
         ),
         responses={
@@ -161,7 +166,7 @@ class HealthCheckApi(ReadOnlyApi):
     def get(self, request):
         health = health_get()
         body = {
-            "status": "ok" if health.up else "unavailable",
+            "status": ("degraded" if health.degraded else "ok") if health.up else "unavailable",
             "checked_at": health.checked_at,
             "components": {
                 name: {"status": "up" if c.up else "down", "latency_ms": c.latency_ms, "detail": c.detail, "info": c.info}
@@ -195,6 +200,7 @@ class ThresholdListApi(ReadOnlyApi):
         enter_hits = serializers.IntegerField()
         exit_hits = serializers.IntegerField()
         allowed_lateness_seconds = serializers.FloatField()
+        severity = serializers.CharField(help_text="The severity label of this scope's drift alerts.")
         enabled = serializers.BooleanField()
         created_at = serializers.DateTimeField()
         updated_at = serializers.DateTimeField()
@@ -463,6 +469,7 @@ class ThresholdRuleSerializer(serializers.Serializer):
     enter_hits = serializers.IntegerField()
     exit_hits = serializers.IntegerField()
     allowed_lateness_seconds = serializers.FloatField()
+    severity = serializers.CharField(help_text="The severity label of the key's drift alerts.")
 
 
 @extend_schema_serializer(component_name="SeriesBaseline")

@@ -23,6 +23,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.urls import reverse
 from django.views.generic import TemplateView
 
+from detection.alerting.alertmanager import redact
 from monitoring_api import selectors
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,12 @@ class _DashboardView(TemplateView):
         except ValueError:
             value = default
         return min(max(value, 1), 3600)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        # The Alertmanager UI (ALERTMANAGER_UI_URL, default the notifier's first Alertmanager).
+        context["alertmanager_ui_url"] = redact(settings.ALERTMANAGER_UI_URL) if settings.ALERTMANAGER_UI_URL else ""
+        return context
 
     def key_url_template(self) -> str:
         return reverse("dashboard-key", kwargs={"source_id": "__SOURCE__", "metric": "__METRIC__"})

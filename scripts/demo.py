@@ -13,6 +13,12 @@ does that first). Then, as separate processes:
    detector catches up, the stack stops (draining and committing), and
    ``manage.py detection_report`` compares the transitions with the ground truth. Its last line
    is the JSON totals.
+5. alerting: when the Alertmanager of ``scripts/services`` answers on ALERTMANAGER_PORT (and
+   ALERTMANAGER_URL is not set otherwise), run_stack's notifier pushes drift alerts to it, and
+   this script runs the webhook receiver Alertmanager notifies (ALERT_WEBHOOK_PORT). Before
+   stopping, it waits until every alert that fired was also resolved; the report adds
+   alerts_fired / alerts_resolved (distinct alert instances the receiver got) and false_alerts
+   (fired alerts of keys without an injected drift).
 
 With ``--airflow`` (``make demo AIRFLOW=1``) Airflow is the fold's scheduler instead of
 run_stack's timer: ``scripts/airflow up`` starts its api-server, scheduler and DAG processor (in
@@ -24,8 +30,8 @@ state and XCom), and the JSON line gains ``airflow_dag_runs`` and ``airflow_even
 Airflow is stopped at the end if the demo started it.
 
 Environment: DEMO_SECONDS (default 180), DEMO_KEEP=1 to keep everything running until Ctrl-C,
-API_PORT (default 8000), AIRFLOW=1 (same as --airflow), and every setting of
-driftsite/settings.py and scripts/airflow.
+API_PORT (default 8000), AIRFLOW=1 (same as --airflow), ALERTMANAGER_PORT (9095),
+ALERT_WEBHOOK_PORT (9096), and every setting of driftsite/settings.py and scripts/airflow.
 """
 
 from __future__ import annotations
@@ -87,11 +93,26 @@ def group_caught_up(bootstrap: str, group: str, topic: str) -> bool:
         consumer.close()
 
 
+def start_alerting(env: dict):
+    """Point run_stack at the local Alertmanager and start the webhook receiver, if it runs."""
+    from detection.alerting.receiver import WebhookReceiver
+
+    if not env.get("ALERTMANAGER_URL"):
+        local = f"http://127.0.0.1:{env.get('ALERTMANAGER_PORT', '9095')}"
+        if not http_ok(f"{local}/-/ready"):
+            say(f"no Alertmanager at {local}: alerting is off (scripts/services up builds it when Go is installed)")
+            return None
+        env["ALERTMANAGER_URL"] = local
+    env.setdefault("ALERT_RESEND_SECONDS", "10")
+    env.setdefault("ALERT_EVALUATION_SECONDS", "1")
+    return WebhookReceiver(port=int(env.get("ALERT_WEBHOOK_PORT", "9096"))).start()
+
+
 class Demo:
     """The demo's processes; every step is a method so the e2e test can drive the same code."""
 
     def __init__(self, *, env: dict, seconds: float, time_scale: float, port: int, logs: Path,
-                 backfill_seconds: float = 600.0, rate: float = 5.0, sources: int = 5, airflow: bool = False) -> None:
+                 backfill_seconds: float = 600.0, rate: float = 5.0, sources: int = 5, airflow: bool = False, receiver=None) -> None:
         self.airflow = airflow
         self.airflow_started = False  # by this demo (then it stops it too)
         self.airflow_starting: subprocess.Popen | None = None
@@ -117,6 +138,7 @@ class Demo:
         self.live_since: str | None = None
         self._log_pos = 0
         self.transitions: list[tuple[str, ...]] = []
+        self.receiver = receiver  # a WebhookReceiver when alerting is on
         logs.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -141,6 +163,9 @@ class Demo:
         if self.stack.poll() is not None:
             raise SystemExit(f"demo: run_stack exited with {self.stack.returncode}; see {log}")
         say(f"dashboard {self.base_url}/dashboard/   API {self.base_url}/drift/status   admin {self.base_url}/admin/")
+        if self.receiver is not None:
+            say(f"alerts -> Alertmanager {self.env['ALERTMANAGER_URL']} -> webhook {self.receiver.url}; "
+                f"per-key gauges: {self.base_url}/metrics")
 
     # -- Airflow (--airflow) ----------------------------------------------------------------
     def _airflow(self, *args: str, capture: bool = True, check: bool = False) -> subprocess.CompletedProcess:
@@ -299,6 +324,35 @@ class Demo:
         wait_until(lambda: group_caught_up(bootstrap, group, topic), timeout=120, what="the detector to catch up")
         self.print_new_transitions()
 
+    def wait_alerts_resolved(self, timeout: float = 90.0) -> None:
+        """Until every alert instance that fired was also notified as resolved, unless its key is
+        still DRIFTING (the stack's notifier must still run: it sends the resolved alerts)."""
+        if self.receiver is None:
+            return
+
+        def all_resolved():
+            try:  # a key still DRIFTING (its drift did not end before the producers stopped) stays firing
+                drifting = {(r["source_id"], r["metric"]) for r in json.loads(urllib.request.urlopen(
+                    f"{self.base_url}/drift/status?state=DRIFTING&limit=1000", timeout=5).read())["results"]}
+            except Exception:
+                return False
+            resolved = self.receiver.episodes("resolved")
+            return all(e in resolved or e[:2] in drifting for e in self.receiver.episodes("firing"))
+
+        try:
+            wait_until(all_resolved, timeout=timeout, interval=0.5, what="every fired alert to be resolved")
+        except TimeoutError as exc:
+            say(f"warning: {exc}")
+        for alert in sorted(self.receiver.alerts(), key=lambda a: a.received_at):
+            say(f"alert {alert.status:8} {alert.source_id}/{alert.metric} severity={alert.labels.get('severity')} "
+                f"since {alert.starts_at}")
+
+    def alert_totals(self, report: dict) -> dict:
+        """alerts_fired, alerts_resolved, false_alerts (None when alerting is off)."""
+        if self.receiver is None:
+            return {"alerts_fired": None, "alerts_resolved": None, "false_alerts": None}
+        return self.receiver.summary((d["source_id"], d["metric"]) for d in report["injected"])
+
     def stop(self) -> None:
         for proc in [*self.producers.values(), self.controller]:
             if proc is not None and proc.poll() is None:
@@ -355,8 +409,9 @@ def main(argv: list[str] | None = None) -> int:
     time_scale = min(1.0, args.seconds / 180.0)
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "driftsite.settings"}
     env.setdefault("CONFIG_REFRESH_SECONDS", "5")
+    receiver = start_alerting(env)
     demo = Demo(env=env, seconds=args.seconds, time_scale=time_scale, port=args.port, logs=ROOT / ".logs",
-                airflow=args.airflow)
+                airflow=args.airflow, receiver=receiver)
     started = time.monotonic()
     interrupted = failed = False
 
@@ -374,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         demo.start_live()
         demo.run(keep=args.keep)
         demo.drain()
+        demo.wait_alerts_resolved()
     except KeyboardInterrupt:
         say("interrupted: stopping")
         interrupted = True
@@ -382,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
         failed = True
     finally:
         demo.stop()
+        if receiver is not None:
+            receiver.stop()
     if failed:
         return 1
     if interrupted and not args.keep:
@@ -397,7 +455,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"airflow: {af['dag_runs']} DAG runs of baseline_update succeeded ({af['folding_runs']} folded new "
               f"events), {af['events_folded']} events folded in all, {af['failed']} failed runs; Airflow start-up "
               f"{af['start_seconds']:.0f} s")
-    print(json.dumps(report["totals"]), flush=True)
+    totals = {**report["totals"], **demo.alert_totals(report)}
+    if receiver is not None:
+        print(f"alerts (webhook receiver): fired {totals['alerts_fired']} resolved {totals['alerts_resolved']} "
+              f"false {totals['false_alerts']}")
+    else:
+        print("alerts: off (no Alertmanager; install Go and run scripts/services up)")
+    print(json.dumps(totals), flush=True)
     return 0
 
 

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from detection.alerting.wiring import build_notifier, run_notifier
 from driftsite.shutdown import StopRequest, stop_on_signals
 from detection.wiring import SupervisionPolicy, build_detector, build_ingester, stream_part, supervise
 
@@ -96,6 +97,9 @@ class Command(BaseCommand):
                                                               port=settings.INTERNAL_API_PORT,
                                                               token=settings.INTERNAL_API_TOKEN)))
         base = f"http://{options['host']}:{options['port']}"
+        notifier = build_notifier()  # None when ALERTMANAGER_URL is empty
+        if notifier is not None:
+            services.append(("notifier", lambda s: run_notifier(notifier, s)))
         if not options["no_api"]:
             services.append(("api", lambda s: api_server(s, host=options["host"], port=options["port"])))
         self.stdout.write(

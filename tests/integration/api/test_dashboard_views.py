@@ -86,3 +86,12 @@ def test_every_script_and_style_is_served_locally(client, keys):
     # Chart.js and the annotation plugin come from node_modules (npm ci), via STATICFILES_DIRS.
     chart = client.get("/static/vendor/chart.js/chart.umd.min.js")
     assert b"Chart.js v4" in b"".join(chart.streaming_content)[:300]
+
+
+def test_pages_link_to_the_alertmanager_ui_when_alerting_is_configured(client, keys, settings):
+    assert 'id="alertmanager-link"' not in client.get("/dashboard/").content.decode()
+    settings.ALERTMANAGER_UI_URL = "http://user:secret@am.example:9093/"
+    for path in ("/dashboard/", "/dashboard/key/host-a/cpu.user/", "/dashboard/report/"):
+        html = client.get(path).content.decode()
+        assert '<a href="http://am.example:9093/" id="alertmanager-link"' in html, path
+        assert "secret" not in html
