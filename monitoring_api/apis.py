@@ -29,7 +29,7 @@ from config_app.models import SourceMetadata
 from detection.clickhouse.client import ClickHouseUnavailable
 from detection.clickhouse.readers import DRIFT_EVENT_TYPES, DRIFT_STATES, DRIFT_STATUS_ORDERINGS, EventPosition
 from monitoring_api import selectors
-from monitoring_api.fields import FiniteFloatField, QueryStringField, UInt64StringField, UtcDateTimeField
+from monitoring_api.fields import FiniteFloatField, QueryStringField, StrictIntegerField, UInt64StringField, UtcDateTimeField
 from monitoring_api.health import health_get
 from monitoring_api.pagination import (
     Cursor,
@@ -402,7 +402,7 @@ class DriftEventListApi(ReadOnlyApi):
         cursor = serializers.CharField(
             required=False, max_length=200, help_text="Opaque position from a previous response's next/previous link."
         )
-        limit = serializers.IntegerField(min_value=1, max_value=500, default=50, help_text="Page size, 1..500.")
+        limit = StrictIntegerField(min_value=1, max_value=500, default=50, help_text="Page size, 1..500.")
 
         def validate(self, data):
             if "since" in data and "until" in data and data["since"] >= data["until"]:
@@ -520,7 +520,7 @@ class DriftSeriesGetApi(ReadOnlyApi):
         metric = QueryStringField(required=True, help_text="The key's metric.")
         since = UtcDateTimeField(required=False, help_text="First event time (default: that of the newest `limit` events).")
         until = UtcDateTimeField(required=False, help_text="Events strictly before this time (default: all).")
-        limit = serializers.IntegerField(min_value=1, max_value=10_000, default=2000, help_text="Most points, 1..10000.")
+        limit = StrictIntegerField(min_value=1, max_value=10_000, default=2000, help_text="Most points, 1..10000.")
 
         def validate(self, data):
             if "since" in data and "until" in data and data["since"] >= data["until"]:
