@@ -13,6 +13,10 @@ fresh detector / fresh river state) and the best run is reported, as ``timeit`` 
 machine is shared, and the best run is the one least disturbed by other processes. The paired
 ratios of each repetition are reported too.
 
+The decoder (:func:`~detection.core.events.parse_event`: JSON, validation, event time, event_id)
+is measured alone on the first ``--decode-events`` (default 200,000) events of the 10k-key stream,
+encoded as producers send them: ``decode_us_per_event`` and ``decode_events_per_s`` (best run).
+
 Prints progress lines, then, as its LAST line, one JSON object with ``events_per_s_1_key``,
 ``events_per_s_10k_keys``, ``river_events_per_s_10k_keys``, ``ratio_vs_river_10k_keys`` and
 ``state_bytes_per_key`` (tracemalloc: memory retained by the detector after the stream is
@@ -35,7 +39,7 @@ import tracemalloc
 
 from detection.core.config import Baseline, Thresholds
 from detection.core.detector import KeyedDetector
-from detection.core.events import Event, event_id_for
+from detection.core.events import Event, encode_event, event_id_for, parse_event
 
 BASE_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 INTERVAL_MS = 1_000
@@ -91,6 +95,16 @@ def run_detector(events: list[Event], baselines: dict) -> tuple[float, KeyedDete
     return len(events) / elapsed, detector
 
 
+def run_decoder(payloads: list[bytes], now_ms: int) -> float:
+    """Seconds per event of ``parse_event`` over ``payloads`` (all valid, canonical form)."""
+    parse = parse_event
+    gc.collect()
+    start = time.perf_counter()
+    for raw in payloads:
+        parse(raw, now_ms=now_ms, max_future_skew_ms=300_000)
+    return (time.perf_counter() - start) / len(payloads)
+
+
 def river_stream(events: list[Event]) -> list[tuple]:
     """The same events as river's TimeRolling wants them: (key, value, naive datetime)."""
     epoch = dt.datetime(1970, 1, 1)
@@ -140,9 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keys", type=int, nargs="+", default=[1, 10_000], help="key counts to run (default 1 10000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement, best reported (default 3)")
     parser.add_argument("--no-river", action="store_true", help="skip the river comparison")
+    parser.add_argument("--decode-events", type=int, default=200_000, help="events for the decoder run (default 200,000)")
     args = parser.parse_args(argv)
-    if args.events < 1 or args.repeat < 1 or any(k < 1 for k in args.keys):
-        parser.error("--events, --repeat and --keys must be >= 1")
+    if args.events < 1 or args.repeat < 1 or args.decode_events < 1 or any(k < 1 for k in args.keys):
+        parser.error("--events, --decode-events, --repeat and --keys must be >= 1")
 
     def progress(message: str) -> None:
         print(message, flush=True)
@@ -152,6 +167,17 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "window_seconds": THRESHOLDS.window_seconds,
     }
+    progress(f"decoder: encoding {args.decode_events:,} events over 10,000 keys ...")
+    events, _ = generate_stream(args.decode_events, 10_000)
+    payloads = [encode_event(e.source_id, e.metric, e.value, e.event_time_ms) for e in events]
+    now_ms = max(e.event_time_ms for e in events)
+    decode_runs = []
+    for run in range(1, args.repeat + 1):
+        decode_runs.append(run_decoder(payloads, now_ms))
+        progress(f"[{run}/{args.repeat}] decoder: {decode_runs[-1] * 1e6:.3f} µs/event")
+    result["decode_us_per_event"] = round(min(decode_runs) * 1e6, 3)
+    result["decode_events_per_s"] = round(1 / min(decode_runs))
+    del events, payloads
     for n_keys in args.keys:
         label = "10k_keys" if n_keys == 10_000 else ("1_key" if n_keys == 1 else f"{n_keys}_keys")
         progress(f"generating {args.events:,} events over {n_keys:,} keys ...")
