@@ -141,10 +141,36 @@ def _baselines(keys: int) -> None:
     )
 
 
-def _detector_throughput(events: int) -> tuple[float, float, list[float], dict]:
-    """(events/s, seconds, flush durations in ms, totals) of the detector over the whole topic.
+def _profile_shares(profile) -> dict:
+    """Percent of the detector thread's time per component, from a cProfile of ``runner.run``.
+
+    cProfile slows pure-Python code more than C calls, so the shares lean towards the Python
+    parts; they show where the time goes, not what each part costs without the profiler.
+    """
+    import pstats
+
+    stats = pstats.Stats(profile).stats  # (file, line, function) -> (cc, nc, tottime, cumtime, callers)
+
+    def cumulative(match) -> float:
+        return sum(v[3] for k, v in stats.items() if match(*k))
+
+    total = cumulative(lambda f, _l, fn: fn == "run" and f.endswith("runner.py"))
+    parts = {
+        "decode (parse_event)": cumulative(lambda f, _l, fn: fn == "parse_event"),
+        "detect (KeyedDetector.update)": cumulative(lambda f, _l, fn: fn == "update" and f.endswith("core/detector.py")),
+        "process_batch (whole loop)": cumulative(lambda f, _l, fn: fn == "process_batch" and "detector_service" in f),
+        "flush (writes + commit)": cumulative(lambda f, _l, fn: fn == "timed_flush"),
+        "consume (librdkafka)": cumulative(lambda f, _l, fn: "method 'consume'" in fn),
+    }
+    return {name: round(100 * t / total, 1) for name, t in parts.items()} if total else {}
+
+
+def _detector_throughput(events: int, *, profile: bool = False) -> tuple[float, float, list[float], dict, dict]:
+    """(events/s, seconds, flush durations in ms, totals, profile shares) of the detector over
+    the whole topic.
 
     Flush times come from wrapping the handler's ``flush`` (the batch's writes and commit).
+    With ``profile``, the detector thread runs under cProfile (slower: use it for shares only).
     """
     from detection.wiring import build_detector
 
@@ -159,7 +185,23 @@ def _detector_throughput(events: int) -> tuple[float, float, list[float], dict]:
 
     handler.flush = timed_flush
     stop = threading.Event()
-    thread = threading.Thread(target=runner.run, args=(stop,))
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+
+    def run() -> None:
+        if profiler is None:
+            runner.run(stop)
+            return
+        profiler.enable()
+        try:
+            runner.run(stop)
+        finally:
+            profiler.disable()
+
+    thread = threading.Thread(target=run)
     started = time.perf_counter()
     thread.start()
     while runner.committed_messages < events and thread.is_alive():
@@ -167,7 +209,8 @@ def _detector_throughput(events: int) -> tuple[float, float, list[float], dict]:
     elapsed = time.perf_counter() - started
     stop.set()
     thread.join()
-    return events / elapsed, elapsed, flushes, dict(handler.totals)
+    shares = _profile_shares(profiler) if profiler is not None else {}
+    return events / elapsed, elapsed, flushes, dict(handler.totals), shares
 
 
 def _quix(bootstrap: str, topic: str, events: int, group: str) -> dict:
@@ -263,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=5_000, help="events/s for the latency run")
     parser.add_argument("--latency-seconds", type=float, default=60.0)
     parser.add_argument("--database", default="drift_bench")
+    parser.add_argument("--profile", action="store_true",
+                        help="run the detector phase under cProfile and report its time per component (slower)")
     parser.add_argument("--produce-steady", metavar="TOPIC", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -293,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"ceiling (bare consume): {consume_ceiling:,.0f} events/s")
         ceiling = _ceiling(bootstrap, topic, args.events, decode=True)
         _say(f"ceiling (consume + decode): {ceiling:,.0f} events/s")
-        detector, phase_s, flushes, totals = _detector_throughput(args.events)
+        detector, phase_s, flushes, totals, shares = _detector_throughput(args.events, profile=args.profile)
         _say(f"detector (end to end, committed): {detector:,.0f} events/s over {phase_s:.1f} s; totals {totals}")
         quix = {}
         if args.quix_events:
@@ -313,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
             "flush_p50_ms": round(_percentile(flushes, 0.50), 1) if flushes else None,
             "flush_p99_ms": round(_percentile(flushes, 0.99), 1) if flushes else None,
             "flush_max_ms": round(max(flushes), 1) if flushes else None,
+            "flush_share_of_phase": round(sum(flushes) / 1000 / phase_s, 3) if flushes else None,
+            **({"profile_percent_of_detector_thread": shares} if args.profile else {}),
             **quix,
             "ratio_vs_quix": round(detector / quix["quix_events_per_s"], 2) if quix else None,
             "latency_rate_events_per_s": args.rate,

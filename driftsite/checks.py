@@ -32,4 +32,7 @@ def check_drift_settings(app_configs, **kwargs):
     for name in ("DETECTOR_BATCH_MAX_EVENTS", "KAFKA_EVENTS_PARTITIONS"):
         if getattr(settings, name) < 1:
             errors.append(Error(f"{name} must be >= 1", id="driftsite.E006"))
+    if not 0 <= settings.API_QUERY_CACHE_SECONDS <= 1:
+        errors.append(Error(f"API_QUERY_CACHE_SECONDS must be between 0 and 1 (got {settings.API_QUERY_CACHE_SECONDS})",
+                            id="driftsite.E020"))
     return errors
