@@ -101,12 +101,19 @@ def _converter(field: serializers.Field) -> Callable[[Any], Any] | _DateTime:
     return field.to_representation
 
 
-def row_serializer(serializer_class: type[serializers.Serializer]) -> Callable[[list[Row]], list[Row]]:
+def row_serializer(
+    serializer_class: type[serializers.Serializer], *, memo_rows: int = 4096
+) -> Callable[[list[Row]], list[Row]]:
     """A function equal to ``serializer_class(rows, many=True).data`` for rows given as dicts.
 
     Like DRF: a ``None`` value is rendered as ``None`` without calling the field, and the output
     keys are the serializer's fields in their declared order. Fields with a ``source`` other
     than their name, or write-only fields, are not supported (none of the hot endpoints has one).
+
+    The rendering of the last ``memo_rows`` row dicts is remembered by identity (the memo holds
+    the row, so its id cannot be reused while remembered): rows shared through the API's query
+    cache are rendered once, not once per request. So a row dict must not be changed after it
+    was rendered; the selectors' rows never are (they may be shared between requests).
     """
     fields = serializer_class().fields
     plan = []
@@ -116,19 +123,33 @@ def row_serializer(serializer_class: type[serializers.Serializer]) -> Callable[[
         plan.append((name, _converter(field)))
     plan = tuple(plan)
     zoned = any(isinstance(convert, _DateTime) for _, convert in plan)
+    memo: dict[int, tuple[Row, Row]] = {}
+    memo_zone: list = [None]
 
     def serialize(rows: list[Row]) -> list[Row]:
         steps = plan
         if zoned:
             zone = timezone.get_current_timezone()
             steps = [(name, c.bind(zone) if isinstance(c, _DateTime) else c) for name, c in plan]
+            if memo_zone[0] is not zone:
+                memo.clear()
+                memo_zone[0] = zone
         out = []
         append = out.append
+        remembered = memo.get
         for row in rows:
+            hit = remembered(id(row))
+            if hit is not None and hit[0] is row:
+                append(hit[1])
+                continue
             item = {}
             for name, convert in steps:
                 value = row[name]
                 item[name] = None if value is None else convert(value)
+            if memo_rows:
+                if len(memo) >= memo_rows:
+                    memo.clear()
+                memo[id(row)] = (row, item)
             append(item)
         return out
 

@@ -91,3 +91,14 @@ def test_fields_with_another_source_are_refused():
 
     with pytest.raises(ValueError, match="plain read fields"):
         row_serializer(Renamed)
+
+
+def test_a_remembered_row_is_rendered_once_and_new_rows_fresh():
+    serialize = row_serializer(DriftStatusOutputSerializer, memo_rows=2)
+    rows = [dict(STATUS), {**STATUS, "source_id": "b"}]
+    first = serialize(rows)
+    assert serialize(rows) == first and serialize(rows)[0] is first[0]  # shared, not re-rendered
+    for n in range(5):  # more rows than the memo holds: it forgets, never mixes rows up
+        fresh = [{**STATUS, "source_id": f"s{n}", "rolling_count": n}]
+        assert serialize(fresh) == DriftStatusOutputSerializer(fresh, many=True).data
+    assert serialize(rows) == first
