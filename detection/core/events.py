@@ -6,6 +6,9 @@ An event on ``telemetry.events`` is one JSON object::
 
 Rules (each rejection is an :class:`InvalidEvent` with a machine-readable ``reason``):
 
+- a message without a value (a Kafka tombstone) is ``no_payload``; a payload that starts with a
+  UTF-8 byte-order mark is ``bom`` (RFC 8259 forbids it on the wire, and ClickHouse's JSON
+  functions would not read it: rejecting it keeps Python and the server's view in agreement).
 - the payload is at most ``max_bytes`` bytes (``too_large``) and a JSON object (``not_json``,
   ``not_an_object``). Non-standard literals (``NaN``, ``Infinity``) and numbers that overflow a
   double (``1e400``) are not JSON for orjson; they are re-read with the stdlib parser only to
@@ -23,14 +26,14 @@ Rules (each rejection is an :class:`InvalidEvent` with a machine-readable ``reas
   ``+hh``), in any form ``datetime.fromisoformat`` reads; other strings are
   ``bad_event_time``, naive timestamps ``naive_event_time``. It is normalised to UTC epoch
   milliseconds by TRUNCATION towards the past (floor): ``.1239`` -> 123 ms, as ClickHouse's
-  ``DateTime64(3)`` does when it parses extra digits. If ``now_ms`` is given, an event_time
+  ``DateTime64(3)`` does when it parses extra digits. It must lie in
+  [:data:`MIN_EVENT_TIME_MS`, :data:`MAX_EVENT_TIME_MS`), i.e. 1970-01-01T00:00:00Z up to (not
+  including) 2100-01-01T00:00:00Z, else ``event_time_out_of_range``: every store holds that
+  range (``DateTime64(3)`` holds 1900-2299, but status versions are unsigned epoch ms, so
+  nothing before 1970). If ``now_ms`` is given, an event_time
   later than ``now_ms + max_future_skew_ms`` is ``future_event_time`` (such an event must never
   reach the detector: it would push the key's watermark forward and make every later event
   late).
-- ``event_time`` must lie in [1970-01-01T00:00:00Z, 2106-01-01T00:00:00Z), what every store
-  holds (ClickHouse's DateTime), else ``event_time_out_of_range``.
-- a payload that starts with a UTF-8 byte order mark is ``bom`` (orjson refuses it and the
-  stdlib parser would silently skip it; producers must send plain UTF-8).
 - unknown extra fields are ignored.
 
 ``event_id`` is a deterministic unsigned 64-bit hash (XXH3-64) of (source_id, metric, value,
@@ -49,6 +52,7 @@ detection.core.events.InvalidEvent: not_a_number: value must be a JSON number, g
 
 from __future__ import annotations
 
+import calendar
 import datetime as _dt
 import json
 import math
@@ -59,10 +63,11 @@ import orjson
 import xxhash
 
 __all__ = [
-    "END_EVENT_TIME_MS",
     "MAX_ABS_VALUE",
-    "MAX_NAME_LENGTH",
+    "MAX_EVENT_TIME_MS",
     "MIN_EVENT_TIME_MS",
+    "datetime_to_ms",
+    "MAX_NAME_LENGTH",
     "Event",
     "InvalidEvent",
     "encode_event",
@@ -83,9 +88,12 @@ MAX_ABS_VALUE = 1e150
 DEFAULT_MAX_BYTES = 65536
 
 MIN_EVENT_TIME_MS = 0
-"""Earliest accepted event_time (1970-01-01T00:00:00Z): ClickHouse's DateTime starts there."""
-END_EVENT_TIME_MS = 4_291_747_200_000
-"""First rejected event_time (2106-01-01T00:00:00Z): ClickHouse's DateTime ends in Feb 2106."""
+"""Earliest accepted event time: 1970-01-01T00:00:00Z (status versions are unsigned epoch ms)."""
+
+MAX_EVENT_TIME_MS = 4_102_444_800_000
+"""First event time NOT accepted: 2100-01-01T00:00:00Z (well inside DateTime64(3)'s range)."""
+
+_BOM = b"\xef\xbb\xbf"
 
 _UTC = _dt.timezone.utc
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
@@ -96,10 +104,9 @@ _xxh3 = xxhash.xxh3_64_intdigest
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
 _new_event = tuple.__new__
-_BOM = b"\xef\xbb\xbf"
-_BOM_STR = "\ufeff"
 _isfinite = math.isfinite
 _fromisoformat = _dt.datetime.fromisoformat
+_timegm = calendar.timegm
 
 
 class InvalidEvent(ValueError):
@@ -182,6 +189,22 @@ def ms_to_iso(ms: int) -> str:
     return (_EPOCH_NAIVE + _dt.timedelta(milliseconds=ms)).isoformat(timespec="milliseconds") + "Z"
 
 
+def datetime_to_ms(value: _dt.datetime) -> int:
+    """An aware datetime -> UTC epoch milliseconds, floored like event times (exact integer
+    arithmetic, no float rounding). The one conversion the project uses.
+
+    >>> datetime_to_ms(_dt.datetime(2024, 1, 1, 0, 0, 0, 123999, tzinfo=_UTC))
+    1704067200123
+    >>> datetime_to_ms(_dt.datetime(1969, 12, 31, 23, 59, 59, 999500, tzinfo=_UTC))
+    -1
+    """
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"expected an aware datetime, got naive {value!r}")
+    # timegm + microseconds rather than (value - epoch) // 1 ms: Airflow hands in pendulum
+    # DateTimes, whose differences do not support // timedelta.
+    return _timegm(value.utctimetuple()) * 1000 + value.microsecond // 1000
+
+
 def iso_to_ms(text: str, *, assume_utc: bool = False) -> int:
     """ISO-8601 with an offset -> UTC epoch milliseconds, truncated (floored) to the millisecond.
 
@@ -260,20 +283,30 @@ def _name(fields: dict, field: str, empty_reason: str) -> str:
     return value
 
 
-def _decode(raw: bytes | bytearray | memoryview | str, max_bytes: int) -> object:
-    size = len(raw) if not isinstance(raw, str) else len(raw.encode("utf-8", "surrogatepass"))
+def _decode(raw: bytes | bytearray | memoryview | str | None, max_bytes: int) -> object:
+    if raw is None:
+        raise InvalidEvent("no_payload", "message has no value (a tombstone)")
+    if isinstance(raw, str):
+        size = len(raw.encode("utf-8", "surrogatepass"))
+        bom = raw[:1] == "\ufeff"
+    else:
+        size = len(raw)
+        bom = bytes(raw[:3]) == _BOM
     if size > max_bytes:
         raise InvalidEvent("too_large", f"payload is {size} bytes, limit {max_bytes}")
+    if bom:
+        raise InvalidEvent("bom", "payload starts with a UTF-8 byte-order mark (not allowed in JSON on the wire)")
     try:
         return _loads(raw)
     except _JSONDecodeError:
         pass
-    if raw[:3] == _BOM or raw[:1] == _BOM_STR:  # orjson refuses a BOM; the stdlib would accept it
-        raise InvalidEvent("bom", "payload starts with a byte order mark (send UTF-8 without a BOM)")
     # orjson refuses NaN/Infinity literals and numbers that overflow a double. The stdlib parser
     # accepts them (as nan/inf), which lets the caller report "not_finite" instead of "not_json".
+    # It is given text decoded as strict UTF-8: handed bytes, it would guess UTF-16/UTF-32 and
+    # accept payloads that are not UTF-8 JSON (which ClickHouse's view rejects).
     try:
-        return json.loads(raw)
+        text = raw if isinstance(raw, str) else bytes(raw).decode("utf-8")
+        return json.loads(text)
     except (ValueError, TypeError, RecursionError):
         raise InvalidEvent("not_json", "payload is not valid JSON") from None
 
@@ -342,10 +375,10 @@ def parse_event(
         event_time_ms = second_ms + millis
     else:
         event_time_ms = iso_to_ms(event_time, assume_utc=assume_utc)
-    if not MIN_EVENT_TIME_MS <= event_time_ms < END_EVENT_TIME_MS:
+    if not MIN_EVENT_TIME_MS <= event_time_ms < MAX_EVENT_TIME_MS:
         raise InvalidEvent(
             "event_time_out_of_range",
-            f"event_time {ms_to_iso(event_time_ms)} is outside [1970-01-01T00:00:00Z, 2106-01-01T00:00:00Z)",
+            f"event_time {event_time[:64]!r} is outside [1970-01-01T00:00:00Z, 2100-01-01T00:00:00Z)",
         )
     if now_ms is not None and event_time_ms > now_ms + max_future_skew_ms:
         raise InvalidEvent(

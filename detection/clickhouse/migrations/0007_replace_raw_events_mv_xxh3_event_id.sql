@@ -4,7 +4,7 @@
 -- - event_id is now XXH3-64 of the same fields (value as lower-case hex of its 8 little-endian
 --   bytes) instead of the first 8 bytes of their MD5: the Python side got about 3x cheaper per
 --   event. Ids of events stored before this migration keep their MD5 ids; see README "Event ids".
--- - event_time must lie in [1970-01-01T00:00:00Z, 2106-01-01T00:00:00Z), the range every store
+-- - event_time must lie in [1970-01-01T00:00:00Z, 2100-01-01T00:00:00Z), the range every store
 --   holds (parse_event rejects the rest as event_time_out_of_range).
 -- - a payload that starts with a UTF-8 byte order mark is dropped (parse_event: "bom");
 --   isValidJSON accepts one.
@@ -45,5 +45,5 @@ WHERE source_id_type = 'String' AND trimBoth(source_id) != '' AND lengthUTF8(sou
   AND value_type IN ('Int64', 'UInt64', 'Double') AND isFinite(value) AND abs(value) <= 1e150
   AND event_time_parsed IS NOT NULL
   AND toUnixTimestamp64Milli(event_time_parsed) >= 0
-  AND toUnixTimestamp64Milli(event_time_parsed) < 4291747200000
+  AND toUnixTimestamp64Milli(event_time_parsed) < 4102444800000
   AND match(event_time_text, '(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)$');

@@ -43,7 +43,7 @@ VALID = [
     {"source_id": "host-1", "metric": "cpu", "value": 3, "event_time": "2024-05-01T12:00:00.5+02:00"},
     {"source_id": "h2", "metric": "lat", "value": -0.0, "event_time": "2024-05-01T10:00:00.1239Z"},
     {"source_id": "h2", "metric": "lat", "value": 1e-300, "event_time": "2024-05-01T10:00:00Z"},
-    {"source_id": "h3", "metric": "lat", "value": 3.14159, "event_time": "2105-12-31T23:59:59.999Z"},
+    {"source_id": "h3", "metric": "lat", "value": 3.14159, "event_time": "2099-12-31T23:59:59.999Z"},
 ]
 INVALID = [
     b"not json at all",
@@ -59,7 +59,7 @@ INVALID = [
     b'{"source_id": "a", "metric": "m", "value": 1e200, "event_time": "2024-05-01T10:00:00Z"}',
     b'{"source_id": "a", "metric": "m", "value": 1, "event_time": "2024-05-01T10:00:00Z", "pad": "' + b"x" * 70000 + b'"}',
     b'{"source_id": "a", "metric": "m", "value": 1, "event_time": "1969-12-31T23:59:59.999Z"}',
-    b'{"source_id": "a", "metric": "m", "value": 1, "event_time": "2106-01-01T00:00:00Z"}',
+    b'{"source_id": "a", "metric": "m", "value": 1, "event_time": "2100-01-01T00:00:00Z"}',
     b'\xef\xbb\xbf{"source_id": "a", "metric": "m", "value": 1, "event_time": "2024-05-01T10:00:00Z"}',
 ]
 

@@ -12,7 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from detection.core.events import (
+    MAX_EVENT_TIME_MS,
     MAX_NAME_LENGTH,
+    MIN_EVENT_TIME_MS,
     Event,
     InvalidEvent,
     encode_event,
@@ -104,7 +106,7 @@ def test_integer_value_becomes_float_and_unknown_fields_are_ignored():
         (b"\xef\xbb\xbf" + with_(), "bom"),
         ("\ufeff" + with_().decode(), "bom"),
         (with_(event_time="1969-12-31T23:59:59.999Z"), "event_time_out_of_range"),
-        (with_(event_time="2106-01-01T00:00:00Z"), "event_time_out_of_range"),
+        (with_(event_time="2100-01-01T00:00:00.000Z"), "event_time_out_of_range"),
         (with_(event_time="2024-01-01T00:00:60.000Z"), "bad_event_time"),
         (with_(event_time="2024-01-01T00:00:00.12xZ"), "bad_event_time"),
         (with_(event_time="2024-01-01T00:00:00.\u0661\u0662\u0663Z"), "bad_event_time"),
@@ -126,8 +128,43 @@ def test_oversize_str_payload_is_too_large_and_limit_is_configurable():
 def test_future_skew_bound_is_inclusive_and_no_now_disables_it():
     at_bound = with_(event_time=ms_to_iso(NOW_MS + SKEW_MS))
     assert parse(at_bound).event_time_ms == NOW_MS + SKEW_MS
-    far = with_(event_time="2105-12-31T23:59:59.999Z")
+    far = with_(event_time="2099-12-31T23:59:59.999Z")
     assert parse(far, now_ms=None).event_time_ms > NOW_MS
+
+
+@pytest.mark.parametrize("event_time", [
+    "1969-12-31T23:59:59.999Z",  # before the epoch: status versions are unsigned
+    "1900-01-01T00:00:00Z",
+    "0001-01-01T00:00:00Z",
+    "2100-01-01T00:00:00Z",  # the first instant not accepted
+    "9999-12-31T23:59:59Z",
+])
+def test_event_time_outside_what_every_store_holds_is_rejected(event_time):
+    with pytest.raises(InvalidEvent) as err:
+        parse(with_(event_time=event_time), now_ms=None)
+    assert err.value.reason == "event_time_out_of_range"
+
+
+def test_event_time_range_bounds():
+    assert parse(with_(event_time="1970-01-01T00:00:00Z"), now_ms=None).event_time_ms == MIN_EVENT_TIME_MS == 0
+    assert parse(with_(event_time="2099-12-31T23:59:59.999Z"), now_ms=None).event_time_ms == MAX_EVENT_TIME_MS - 1
+
+
+def test_a_tombstone_is_rejected_not_a_crash():
+    with pytest.raises(InvalidEvent) as err:
+        parse_event(None, now_ms=NOW_MS, max_future_skew_ms=SKEW_MS)
+    assert err.value.reason == "no_payload"
+
+
+@pytest.mark.parametrize("payload", [
+    b"\xef\xbb\xbf" + orjson.dumps(GOOD),
+    "\ufeff" + orjson.dumps(GOOD).decode(),
+    bytearray(b"\xef\xbb\xbf" + orjson.dumps(GOOD)),
+])
+def test_a_byte_order_mark_is_rejected(payload):
+    with pytest.raises(InvalidEvent) as err:
+        parse_event(payload, now_ms=NOW_MS, max_future_skew_ms=SKEW_MS)
+    assert err.value.reason == "bom"
 
 
 def test_assume_utc_accepts_naive_timestamps_as_utc():
@@ -163,7 +200,7 @@ def test_parsed_event_id_is_event_id_for():
     assert event.event_id == event_id_for("host-1", "cpu", -0.0, NOW_MS + 500)
 
 
-@given(st.integers(0, 4_291_747_199_999), st.integers(0, 999))
+@given(st.integers(MIN_EVENT_TIME_MS, MAX_EVENT_TIME_MS - 1), st.integers(0, 999))
 def test_canonical_fast_path_and_general_parser_agree(ms, other_ms):
     """The per-second cache is filled by the general parser; cached or not, the same result."""
     text = ms_to_iso(ms)
@@ -174,11 +211,6 @@ def test_canonical_fast_path_and_general_parser_agree(ms, other_ms):
         with pytest.raises(InvalidEvent) as caught:
             iso_to_ms(bad)
         assert caught.value.reason == "bad_event_time"
-
-
-def test_event_time_range_bounds_are_inclusive_exclusive():
-    assert parse(with_(event_time="1970-01-01T00:00:00.000Z"), now_ms=None).event_time_ms == 0
-    assert parse(with_(event_time="2105-12-31T23:59:59.999Z"), now_ms=None).event_time_ms == 4_291_747_199_999
 
 
 def test_event_id_depends_on_every_field_including_the_sign_of_zero():
@@ -197,7 +229,7 @@ names = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp", "Zs"
     source_id=names,
     metric=names,
     value=st.floats(min_value=-1e150, max_value=1e150, allow_nan=False),
-    event_time_ms=st.integers(0, 4_291_747_199_999),
+    event_time_ms=st.integers(MIN_EVENT_TIME_MS, MAX_EVENT_TIME_MS - 1),
 )
 def test_encoded_event_parses_back_to_the_same_event_and_id(source_id, metric, value, event_time_ms):
     event = parse(encode_event(source_id, metric, value, event_time_ms), now_ms=None)
@@ -221,3 +253,17 @@ def test_invalid_event_is_a_value_error_and_pickles():
     assert isinstance(err, ValueError)
     copy = pickle.loads(pickle.dumps(err))
     assert (copy.reason, copy.message) == ("not_finite", "value must be finite")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_json_in_another_encoding_than_utf8_is_not_json(encoding):
+    payload = orjson.dumps(GOOD).decode().encode(encoding)
+    with pytest.raises(InvalidEvent) as err:
+        parse(payload)
+    assert err.value.reason == "not_json"
+
+
+def test_a_non_finite_literal_is_still_reported_as_such():
+    with pytest.raises(InvalidEvent) as err:
+        parse(b'{"source_id": "a", "metric": "m", "value": NaN, "event_time": "2024-01-01T00:00:00Z"}')
+    assert err.value.reason == "not_finite"
