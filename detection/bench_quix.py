@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
 import tempfile
 import time
@@ -110,7 +111,10 @@ def run(bootstrap: str, topic: str, *, events: int, window_seconds: float, group
     sdf = sdf.filter(lambda change: change is not None)
     sdf = sdf.update(lambda change: seen.__setitem__("transitions", seen["transitions"] + 1))
     sdf.to_topic(sink)
-    app.run()
+    try:
+        app.run()
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)  # RocksDB state of this run only
     if seen["last"] is None:
         raise RuntimeError(f"quix peer stopped after {seen['n']} of {events} messages")
     elapsed = seen["last"] - seen["first"]
