@@ -180,6 +180,9 @@ API_HOST = env.str("API_HOST", default="127.0.0.1")
 API_PORT = env.int("API_PORT", default=8000)
 
 API_HEALTH_TIMEOUT_SECONDS = env.float("API_HEALTH_TIMEOUT_SECONDS", default=3.0)
+# /drift/status and /drift/events reuse a query's result this long (0 = off, at most 1 s):
+# see monitoring_api/query_cache.py for the staleness it allows.
+API_QUERY_CACHE_SECONDS = env.float("API_QUERY_CACHE_SECONDS", default=1.0)
 DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=10)
 
 # Per-key gauges (driftwatch_key_*) on /metrics: one series per key and gauge, read from

@@ -18,6 +18,7 @@ from config_app.models import BaselineHistory, BaselineStats, MetricThreshold, S
 from config_app.selectors import ThresholdRule, threshold_set_get
 from detection.clickhouse import readers
 from detection.clickhouse.client import get_client
+from monitoring_api.query_cache import QueryCache
 
 THRESHOLD_ORDERINGS = ("source_id", "metric", "window_seconds", "z_threshold", "std_ratio_threshold", "updated_at")
 BASELINE_ORDERINGS = ("source_id", "metric", "count", "mean", "updated_at", "high_water_mark")
@@ -103,6 +104,15 @@ def _clickhouse():
     return get_client(), settings.CLICKHOUSE_DATABASE
 
 
+QUERY_CACHE = QueryCache()
+"""The hot list reads (status and events pages), reused for API_QUERY_CACHE_SECONDS (<= 1 s)."""
+
+
+def _cached(name: str, compute, **params):
+    key = (name, settings.CLICKHOUSE_URL, settings.CLICKHOUSE_DATABASE, tuple(sorted(params.items())))
+    return QUERY_CACHE.get(key, compute, ttl_seconds=settings.API_QUERY_CACHE_SECONDS)
+
+
 def drift_status_list(
     *,
     source_id: str | None = None,
@@ -113,20 +123,28 @@ def drift_status_list(
     limit: int = 100,
     offset: int = 0,
 ) -> readers.DriftStatusPage:
-    """One page of the latest state per key; ``ordering`` is a field name, ``-`` for descending."""
+    """One page of the latest state per key; ``ordering`` is a field name, ``-`` for descending.
+
+    Cached per parameters for API_QUERY_CACHE_SECONDS (see :mod:`monitoring_api.query_cache`).
+    """
     order = [(ordering.lstrip("-"), ordering.startswith("-"))] if ordering else []
-    client, database = _clickhouse()
-    return readers.drift_status_page(
-        client,
-        database=database,
-        source_id=source_id,
-        metric=metric,
-        metric_prefix=metric_prefix,
-        state=state,
-        ordering=order,
-        limit=limit,
-        offset=offset,
-    )
+
+    def compute() -> readers.DriftStatusPage:
+        client, database = _clickhouse()
+        return readers.drift_status_page(
+            client,
+            database=database,
+            source_id=source_id,
+            metric=metric,
+            metric_prefix=metric_prefix,
+            state=state,
+            ordering=order,
+            limit=limit,
+            offset=offset,
+        )
+
+    return _cached("drift_status_list", compute, source_id=source_id, metric=metric, metric_prefix=metric_prefix,
+                   state=state, ordering=ordering, limit=limit, offset=offset)
 
 
 def drift_status_get(*, source_id: str, metric: str) -> dict[str, Any] | None:
@@ -146,20 +164,29 @@ def drift_event_list(
     descending: bool = True,
     limit: int = 50,
 ) -> list[dict[str, Any]]:
-    client, database = _clickhouse()
-    return readers.drift_event_list(
-        client,
-        database=database,
-        source_id=source_id,
-        metric=metric,
-        metric_prefix=metric_prefix,
-        event_type=event_type,
-        since=since,
-        until=until,
-        after=after,
-        descending=descending,
-        limit=limit,
-    )
+    """Drift events in keyset order; cached per parameters for API_QUERY_CACHE_SECONDS.
+
+    The list is shared with other callers of the same page: copy it before changing it.
+    """
+
+    def compute() -> list[dict[str, Any]]:
+        client, database = _clickhouse()
+        return readers.drift_event_list(
+            client,
+            database=database,
+            source_id=source_id,
+            metric=metric,
+            metric_prefix=metric_prefix,
+            event_type=event_type,
+            since=since,
+            until=until,
+            after=after,
+            descending=descending,
+            limit=limit,
+        )
+
+    return _cached("drift_event_list", compute, source_id=source_id, metric=metric, metric_prefix=metric_prefix,
+                   event_type=event_type, since=since, until=until, after=after, descending=descending, limit=limit)
 
 
 @dataclass(frozen=True)
