@@ -66,7 +66,7 @@ demo: setup
 	trap 'if [ -n "$$started" ]; then scripts/services down; fi' EXIT; \
 	scripts/services up && \
 	$(PY) manage.py migrate --noinput && $(PY) manage.py migrate_clickhouse && \
-	$(PY) manage.py seed_config && $(PY) manage.py seed_scenarios && \
+	$(PY) manage.py seed_config --method $${DEMO_METHOD:-cusum} && $(PY) manage.py seed_scenarios && \
 	$(PY) scripts/demo.py
 
 test: services chromium

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from config_app.models import ANY, MetricThreshold
-from config_app.selectors import THRESHOLD_FIELDS
+from config_app.selectors import THRESHOLD_FIELDS, default_threshold_method_get
 
 # Demo thresholds. At 5 events/s a 20 s window holds ~100 events, so the rolling mean's noise
 # is ~0.1 baseline std: z > 2 is ~20 standard errors away for stationary data (and for the
@@ -20,12 +20,38 @@ DEMO_DEFAULT = {
     "enter_hits": 3,
     "exit_hits": 10,
     "allowed_lateness_seconds": 5.0,
+    "method": "zscore",
+    # cusum's knobs at their defaults (unused while the method is zscore)
+    "target_false_alarms_per_100k": 0.5,
+    "mean_shift_sigma": 1.0,
+    "std_up_ratio": 2.0,
+    "std_down_ratio": 0.5,
 }
+# The cusum method on the same window (still computed and shown): one violation starts a drift,
+# since the CUSUM already accumulates evidence; thresholds come from the target false-alarm rate.
+DEMO_CUSUM = {
+    **DEMO_DEFAULT,
+    "method": "cusum",
+    "enter_hits": 1,
+}
+DEMO_THRESHOLDS = {"zscore": DEMO_DEFAULT, "cusum": DEMO_CUSUM}
+# The method a new install starts with.
+NEW_INSTALL_METHOD = "cusum"
 # A drift must not teach the baseline that it is normal.
 DEMO_OPTIONS = {"baseline_excludes_drifting": True}
 
 # Row options besides the detection thresholds that the upsert also accepts.
 OPTION_FIELDS = ("baseline_excludes_drifting",)
+
+
+def demo_thresholds_seed(*, method: str | None = None) -> tuple[MetricThreshold, bool]:
+    """The demo's default row. ``method`` None keeps an existing row's method; a new install
+    gets :data:`NEW_INSTALL_METHOD`."""
+    if method is None:
+        method = default_threshold_method_get() or NEW_INSTALL_METHOD
+    if method not in DEMO_THRESHOLDS:
+        raise ValueError(f"method must be one of {', '.join(DEMO_THRESHOLDS)}, got {method!r}")
+    return threshold_upsert(**DEMO_THRESHOLDS[method], **DEMO_OPTIONS)
 
 
 def threshold_upsert(*, source_id: str = ANY, metric: str = ANY, enabled: bool = True, **values) -> tuple[MetricThreshold, bool]:

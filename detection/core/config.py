@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields
 
+from detection.core.cusum import cusum_params
+
 __all__ = ["DEFAULT_CUSUM_ENTER_HITS", "METHODS", "THRESHOLD_FIELDS", "Baseline", "Thresholds"]
 
 METHODS = ("zscore", "cusum")
@@ -120,6 +122,18 @@ class Thresholds:
             fail("window_seconds", "at least 0.001 (one millisecond)")
         object.__setattr__(self, "window_ms", window_ms)
         object.__setattr__(self, "allowed_lateness_ms", round(self.allowed_lateness_seconds * 1000))
+
+    @property
+    def cusum_decision_thresholds(self) -> tuple[float, float, float, float]:
+        """cusum's decision thresholds (mean_up, mean_down, std_up, std_down) derived from this
+        row for a baseline without autocorrelation (each key's own are in its status)."""
+        return cusum_params(
+            target_false_alarms_per_100k=self.target_false_alarms_per_100k,
+            mean_shift_sigma=self.mean_shift_sigma,
+            std_up_ratio=self.std_up_ratio,
+            std_down_ratio=self.std_down_ratio,
+            autocorrelation=0.0,
+        ).thresholds
 
 
 @dataclass(frozen=True, slots=True)
