@@ -206,18 +206,8 @@ class _KeyState(EventTimeWindow):
         "last_ratio",
         "dirty",
         "cusum",
-        "evaluated",
         "cusum_params",
-        "c_ma",
-        "c_mb",
-        "c_ua",
-        "c_ub",
-        "c_da",
-        "c_db",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
+        "cp",
         "cs1",
         "cs2",
         "cs3",
@@ -234,7 +224,6 @@ class _KeyState(EventTimeWindow):
         self.last_z = None
         self.last_ratio = None
         self.dirty = False
-        self.evaluated = False
         self.cs1 = self.cs2 = self.cs3 = self.cs4 = 0.0
         self.baseline = None
         self.apply_thresholds(thresholds)
@@ -286,16 +275,18 @@ class _KeyState(EventTimeWindow):
                 float(th.std_up_ratio), float(th.std_down_ratio), rho,
             )
             self.cusum_params = p
-            self.c_ma, self.c_mb = p.mean_a, p.mean_b
-            self.c_ua, self.c_ub = p.up_a, p.up_b
+            down_a, down_b = p.down_a, p.down_b
             if resolved is not None and resolved.std_floored:
                 # As for the z-score's shrink test: a spread cannot shrink below "no spread".
-                self.c_da = self.c_db = 0.0
-            else:
-                self.c_da, self.c_db = p.down_a, p.down_b
-            self.h1, self.h2, self.h3, self.h4 = p.thresholds
+                down_a = down_b = 0.0
+            # One tuple, unpacked in one step on the hot path (fewer attribute reads).
+            self.cp = (
+                self.baseline_mean, 1.0 / self.baseline_std if self.baseline_std else 0.0,
+                p.mean_a, p.mean_b, p.up_a, p.up_b, down_a, down_b, *p.thresholds,
+            )
         else:
             self.cusum_params = None
+            self.cp = None
 
 
 class KeyedDetector:
@@ -387,42 +378,40 @@ class KeyedDetector:
         baseline_std = st.baseline_std
         if n < st.min_samples or baseline_std == 0.0:
             st.last_z = st.last_ratio = None
-            st.evaluated = False
             return _OUT_ACCEPTED
         if st.cusum:
             # The four CUSUMs (see detection.core.cusum; CusumReference is the plain version).
-            st.evaluated = True
-            u = (x - st.baseline_mean) / baseline_std
-            a = st.c_ma * u
-            b = st.c_mb
-            s1 = st.cs1 + a - b
+            bm, inv, ma, mb, ua, ub, da, db, h1, h2, h3, h4 = st.cp
+            u = (x - bm) * inv
+            a = ma * u
+            s1 = st.cs1 + a - mb
             if s1 < 0.0:
                 s1 = 0.0
-            s2 = st.cs2 - a - b
+            s2 = st.cs2 - a - mb
             if s2 < 0.0:
                 s2 = 0.0
             u *= u
-            s3 = st.cs3 + st.c_ua * u - st.c_ub
+            s3 = st.cs3 + ua * u - ub
             if s3 < 0.0:
                 s3 = 0.0
-            s4 = st.cs4 + st.c_da * u - st.c_db
+            s4 = st.cs4 + da * u - db
             if s4 < 0.0:
                 s4 = 0.0
-            violation = s1 > st.h1 or s2 > st.h2 or s3 > st.h3 or s4 > st.h4
+            violation = s1 > h1 or s2 > h2 or s3 > h3 or s4 > h4
             state = st.state
             if state == _DRIFTING:
                 # Capped while drifting, so the statistics fall back soon after the change ends.
                 if violation:
-                    h = st.h1 * _CAP
+                    h = h1 * _CAP
                     if s1 > h:
                         s1 = h
-                    h = st.h2 * _CAP
+                    h = h2 * _CAP
                     if s2 > h:
                         s2 = h
-                    h = st.h3 * _CAP
+                    h = h3 * _CAP
                     if s3 > h:
                         s3 = h
-                    h = st.h4 * _CAP
+                    h = h4 * _CAP
                     if s4 > h:
                         s4 = h
                     st.cs1 = s1
@@ -647,6 +636,12 @@ class KeyedDetector:
         return out
 
 
+def _evaluated(st: _KeyState) -> bool:
+    """Whether the newest accepted event was evaluated: the window (unchanged since) holds
+    min_samples and the key has a baseline (the hot path's own gate)."""
+    return st.baseline_std != 0.0 and st.count >= st.min_samples
+
+
 def _decision(st: _KeyState, z: float | None) -> tuple:
     """method, statistic_name, statistic, threshold, cusum_statistics, cusum_thresholds."""
     if not st.cusum:
@@ -654,8 +649,8 @@ def _decision(st: _KeyState, z: float | None) -> tuple:
             return ("zscore", None, None, None, None, None)
         return ("zscore", "z_score", z, st.z_threshold, None, None)
     stats = (st.cs1, st.cs2, st.cs3, st.cs4)
-    hs = (st.h1, st.h2, st.h3, st.h4)
-    if not st.evaluated:
+    hs = st.cp[8:]
+    if not _evaluated(st):
         return ("cusum", None, None, None, stats, hs)
     i = max(range(4), key=lambda j: stats[j] / hs[j] if hs[j] > 0 else 0.0)
     return ("cusum", STATISTIC_NAMES[i], stats[i], hs[i], stats, hs)
@@ -665,7 +660,7 @@ def _status_of(st: _KeyState) -> KeyStatus:
     has_baseline = st.baseline_std != 0.0
     newest = st._newest
     z, ratio = st.last_z, st.last_ratio
-    if st.cusum and st.evaluated:
+    if st.cusum and _evaluated(st):
         # The cusum path does not compute the window's scores per event; they are those of
         # the newest accepted event's window, which is the window now.
         z = abs(st.mean - st.baseline_mean) / st.baseline_std

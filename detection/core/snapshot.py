@@ -39,7 +39,7 @@ from array import array
 
 import orjson
 
-from detection.core.detector import KeyedDetector
+from detection.core.detector import KeyedDetector, _evaluated
 
 MAGIC = b"DWS2"
 MAGIC_V1 = b"DWS1"
@@ -60,7 +60,7 @@ def snapshot(detector: KeyedDetector) -> bytes:
         header.append([
             st.source_id, st.metric, len(times), st._newest, st.state, st.hits,
             st.state_since_ms, st.last_z, st.last_ratio,
-            st.cs1, st.cs2, st.cs3, st.cs4, st.evaluated,
+            st.cs1, st.cs2, st.cs3, st.cs4, _evaluated(st),
         ])
         if sys.byteorder != "little":
             times.byteswap()
@@ -91,7 +91,7 @@ def restore(detector: KeyedDetector, blob: bytes) -> int:
             raise SnapshotError("corrupt snapshot header: unexpected key entry")
         source_id, metric, n, newest, state, hits, since, last_z, last_ratio = entry[:9]
         cusum = entry[9:13] if width == 14 else (0.0, 0.0, 0.0, 0.0)
-        evaluated = bool(entry[13]) if width == 14 else last_z is not None
+        # entry[13] ("evaluated") is derived from the window on reading; kept for readers of the format.
         end_times = pos + 8 * n
         end_values = end_times + 8 * n
         if end_values > len(blob):
@@ -117,7 +117,6 @@ def restore(detector: KeyedDetector, blob: bytes) -> int:
         st.last_z = last_z
         st.last_ratio = last_ratio
         st.cs1, st.cs2, st.cs3, st.cs4 = (float(v) for v in cusum)
-        st.evaluated = evaluated
     if pos != len(blob):
         raise SnapshotError("trailing bytes after the last key")
     return len(header)

@@ -56,7 +56,7 @@ class ReferenceKey:
         self.times = [s for s in self.times if s > t - self.th.window_ms] + [t]
         if len(self.times) < self.th.min_samples:
             return None
-        u = (x - self.resolved.mean) / self.resolved.std
+        u = (x - self.resolved.mean) * (1.0 / self.resolved.std)  # as the detector computes it
         violation = self.cusum.update(u, self.state is DriftState.DRIFTING)
         if self.state is DriftState.INITIALIZING:
             self.state = DriftState.NORMAL
@@ -116,7 +116,7 @@ def test_detector_cusum_matches_the_plain_reference(stream):
         assert status.cusum_statistics == tuple(reference.cusum.stats)
         if outcome.transition:
             assert outcome.transition.method == "cusum"
-            assert outcome.transition.cusum_thresholds == reference.cusum.params.thresholds
+            assert outcome.transition.cusum_thresholds == tuple(reference.cusum.params.thresholds)
 
 
 def test_cusum_detects_a_shift_once_and_ends_after_it():
