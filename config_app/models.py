@@ -211,6 +211,20 @@ class BaselineStats(models.Model):
     high_water_mark = models.DateTimeField(
         null=True, blank=True, help_text="Ingest time up to which raw events have been folded in."
     )
+    autocorrelation = models.FloatField(
+        null=True, blank=True,
+        help_text="Lag-1 autocorrelation of the values in event-time order (the cusum method corrects for it); "
+                  "empty below 3 values or without spread.",
+    )
+    # The incremental state behind ``autocorrelation`` (detection.core.autocorrelation.LagOneState):
+    # sums of y = value - lag_shift over the values folded since the column existed.
+    lag_count = models.BigIntegerField(default=0, validators=[MinValueValidator(0)])
+    lag_shift = models.FloatField(default=0.0)
+    lag_s1 = models.FloatField(default=0.0)
+    lag_s2 = models.FloatField(default=0.0)
+    lag_sp = models.FloatField(default=0.0)
+    lag_first = models.FloatField(default=0.0)
+    lag_last = models.FloatField(default=0.0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -290,6 +304,7 @@ class BaselineHistory(models.Model):
     count = models.BigIntegerField()
     mean = models.FloatField()
     m2 = models.FloatField()
+    autocorrelation = models.FloatField(null=True, blank=True, help_text="Lag-1 autocorrelation after this update.")
     high_water_mark = models.DateTimeField(help_text="Fold watermark (ingest time) after this update.")
     recorded_at = models.DateTimeField(db_default=Now(), help_text="Database time of the transaction that made the update.")
 

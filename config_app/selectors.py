@@ -84,6 +84,7 @@ def baseline_map_get() -> dict[tuple[str, str], Baseline]:
     from config_app.models import BaselineStats
 
     out = {}
-    for source_id, metric, count, mean, m2 in BaselineStats.objects.values_list("source_id", "metric", "count", "mean", "m2"):
-        out[(source_id, metric)] = Baseline(mean=mean, std=sample_std(count, m2), count=count)
+    rows = BaselineStats.objects.values_list("source_id", "metric", "count", "mean", "m2", "autocorrelation")
+    for source_id, metric, count, mean, m2, rho in rows:
+        out[(source_id, metric)] = Baseline(mean=mean, std=sample_std(count, m2), count=count, autocorrelation=rho)
     return out

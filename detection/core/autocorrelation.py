@@ -63,6 +63,23 @@ class LagOneState(NamedTuple):
             first = ys[0]
         return LagOneState(count + len(ys), shift, s1 + add1, s2 + add2, sp + pairs, first, ys[-1])
 
+    def then(self, later: "LagOneState") -> "LagOneState":
+        """This state followed by ``later`` (a batch folded after it, with its own shift): the
+        batch's sums are re-expressed at this state's shift, plus the one boundary pair."""
+        if later.count == 0:
+            return self
+        if self.count == 0:
+            return later
+        n, k, s1, s2, sp, first, last = later
+        c = k - self.shift
+        s1c = s1 + n * c
+        s2c = s2 + 2.0 * c * s1 + n * c * c
+        spc = sp + c * (2.0 * s1 - first - last) + (n - 1) * c * c
+        return LagOneState(
+            self.count + n, self.shift, self.s1 + s1c, self.s2 + s2c,
+            self.sp + spc + self.last * (first + c), self.first, last + c,
+        )
+
     def value(self) -> float | None:
         """``rho``; None for fewer than 3 values or no spread."""
         n, _, s1, s2, sp, first, last = self
