@@ -518,6 +518,11 @@ class SeriesPointSerializer(serializers.Serializer):
     event_time = serializers.DateTimeField()
     value = FiniteFloatField()
     rolling_mean = FiniteFloatField(help_text="Mean of the key's values in (event_time - window_seconds, event_time].")
+    cusum_score = FiniteFloatField(
+        required=False, allow_null=True,
+        help_text="cusum keys (null otherwise): largest CUSUM statistic / its decision threshold after this point (> 1 is a "
+                  "violation), replayed by the core from the first point shown.",
+    )
 
 
 @extend_schema_serializer(component_name="DriftPeriod")

@@ -14,7 +14,9 @@ does that first). Then, as separate processes:
    ``manage.py detection_report`` compares the transitions with the ground truth. Its last line
    is the JSON totals.
 
-Environment: DEMO_SECONDS (default 180), DEMO_KEEP=1 to keep everything running until Ctrl-C,
+Environment: DEMO_METHOD (cusum, the default, or zscore: the method `make demo` seeds the default
+threshold row with; reported on the last line), DEMO_SECONDS (default 180), DEMO_KEEP=1 to keep
+everything running until Ctrl-C,
 API_PORT (default 8000), and every setting of driftsite/settings.py.
 """
 
@@ -281,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"detection report ({time.monotonic() - started:.0f} s wall time)")
     for line in format_report(report):
         print(line)
-    print(json.dumps(report["totals"]), flush=True)
+    print(json.dumps({**report["totals"], "method": os.environ.get("DEMO_METHOD", "cusum")}), flush=True)
     return 0
 
 
