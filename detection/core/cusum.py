@@ -69,8 +69,8 @@ RATE_SHARES = (0.3, 0.3, 0.1, 0.3)
 # (20,000 chains x 20,000 steps at h = 5, 7, 9; constant within +-2 %).
 MEASURED_C = {"std_up": (2.0, 0.0735), "std_down": (0.5, 0.188)}
 
-CAP_FACTOR = 1.2
-MAX_AUTOCORRELATION = 0.8
+CAP_FACTOR = 1.5
+MAX_AUTOCORRELATION = 0.3
 
 
 class CusumParams(NamedTuple):
@@ -92,7 +92,7 @@ def effective_autocorrelation(rho: float | None, count: int | None = None) -> fl
     ``None`` or non-finite -> 0. A negative rho would make the statistics *more* sensitive than
     the iid derivation, so it is taken as 0. An estimate from ``count`` values has standard
     error ~ 1/sqrt(count): rho is shrunk by two standard errors, so iid data (whose estimate
-    scatters around 0) are not slowed down by noise. Capped at 0.8 (beyond it the iid-based derivation is too coarse to be worth the loss of sensitivity; chosen on the NAB series, see README.md).
+    scatters around 0) are not slowed down by noise. Capped at 0.3: beyond it the AR(1) correction cost more detections on the NAB series than it saved false alarms (chosen there, see README.md).
     """
     if rho is None or not math.isfinite(rho):
         return 0.0
