@@ -8,6 +8,7 @@ from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils.html import format_html
 
+from detection.core.config import THRESHOLD_FIELDS
 from config_app.models import (
     BaselineFoldState,
     BaselineHistory,
@@ -29,6 +30,13 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def _with_unplaced_threshold_fields(fieldsets: tuple) -> tuple:
+    """A threshold field added to the core and the model but not placed in a fieldset still shows up."""
+    placed = {name for _, options in fieldsets for name in options["fields"]}
+    rest = tuple(name for name in THRESHOLD_FIELDS if name not in placed)
+    return fieldsets + ((("Other thresholds", {"fields": rest}),) if rest else ())
 
 
 @admin.register(MetricThreshold)
@@ -56,6 +64,7 @@ class MetricThresholdAdmin(admin.ModelAdmin):
         ("Baseline", {"fields": ("baseline_excludes_drifting",)}),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
+    fieldsets = _with_unplaced_threshold_fields(fieldsets)
 
     @admin.display(description="scope")
     def scope(self, obj: MetricThreshold) -> str:

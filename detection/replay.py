@@ -44,6 +44,8 @@ Exit status 0, or 2 for bad arguments / an unreadable input.
 from __future__ import annotations
 
 import argparse
+from dataclasses import MISSING
+from dataclasses import fields as dataclass_fields
 import csv
 import math
 import sys
@@ -103,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument("--mean-shift-sigma", type=number, default=1.0, help="cusum (default: %(default)s)")
     th.add_argument("--std-up-ratio", type=number, default=2.0, help="cusum (default: %(default)s)")
     th.add_argument("--std-down-ratio", type=number, default=0.5, help="cusum (default: %(default)s)")
+    # A threshold field without a flag of its own above gets one derived from Thresholds.
+    declared = {action.dest for action in th._group_actions}
+    for f in dataclass_fields(Thresholds):
+        if f.init and f.name in THRESHOLD_FIELDS and f.name not in declared and f.default is not MISSING:
+            kind = int if f.type == "int" else (str if f.type == "str" else number)
+            th.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default, help="default: %(default)s")
     th.add_argument("--config-version", type=int, default=0, help="copied to transitions (default: %(default)s)")
     base = parser.add_argument_group("baseline (one of)")
     base.add_argument("--baseline-mean", type=number, help="baseline mean for every key")
