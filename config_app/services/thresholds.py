@@ -48,8 +48,8 @@ NEW_INSTALL_METHOD = "cusum"
 # A drift must not teach the baseline that it is normal.
 DEMO_OPTIONS = {"baseline_excludes_drifting": True}
 
-# Row options besides the detection thresholds that the upsert also accepts.
-OPTION_FIELDS = ("baseline_excludes_drifting",)
+# Row fields that are not detection parameters (the core's Thresholds does not carry them).
+OPTION_FIELDS = ("baseline_excludes_drifting", "severity")
 
 
 def demo_thresholds_seed(*, method: str | None = None) -> tuple[MetricThreshold, bool]:

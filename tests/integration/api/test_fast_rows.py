@@ -29,12 +29,16 @@ STATUS = {
     "source_id": "host-1", "metric": "cpu", "state": "DRIFTING", "state_since": T, "last_event_time": T,
     "rolling_mean": 1.5, "rolling_std": 0.25, "rolling_count": 12, "baseline_mean": None, "baseline_std": 0.0,
     "z_score": math.inf, "std_ratio": math.nan, "config_version": 3, "updated_at": T, "version": 99,
+    "method": "cusum", "statistic_name": "mean_up", "statistic": 7.5, "threshold": math.inf,
+    "cusum_statistics": [7.5, 0.0, math.nan, 1e300], "cusum_thresholds": [5.1, 5.1, 9.0, 6.2],
 }
 EVENT = {
     "drift_event_id": 2**64 - 1, "source_id": "h", "metric": "m", "event_type": "DRIFT_START",
     "event_time": T.replace(microsecond=0), "detected_at": T.astimezone(OFFSET), "rolling_mean": -0.0,
     "rolling_std": 1e-300, "rolling_count": 0, "baseline_mean": 1e150, "baseline_std": None,
     "z_score": -math.inf, "std_ratio": 2.5, "trigger_event_id": 0, "config_version": 1,
+    "method": "zscore", "statistic_name": "z_score", "statistic": 5.0, "threshold": 2.0,
+    "cusum_statistics": [], "cusum_thresholds": [],
 }
 
 finite_or_not = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.integers(-(2**60), 2**60))
