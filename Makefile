@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export DJANGO_SETTINGS_MODULE := driftsite.settings
 
-.PHONY: help setup services services-status services-down migrate seed demo test test-unit chromium bench bench-core bench-pipeline bench-baselines bench-api
+.PHONY: help setup services services-status services-down migrate seed demo test test-unit chaos chromium bench bench-core bench-pipeline bench-baselines bench-api
 
 help:
 	@echo "make demo            set everything up and run the system end to end (embedded mode)"
@@ -19,6 +19,7 @@ help:
 	@echo "make services-status / services-down"
 	@echo "make migrate         Postgres (Django) and ClickHouse migrations"
 	@echo "make test-unit       only the pure unit tests (no services)"
+	@echo "make chaos           fault suite against the real services (JSON on the last line, < 15 min)"
 	@echo "make bench-core      detection core benchmark (JSON on the last line)"
 	@echo "make bench-pipeline  Kafka -> detector -> ClickHouse throughput and latency (JSON on the last line)"
 	@echo "make bench-baselines baseline fold of 10M events and an incremental 1M (JSON on the last line)"
@@ -74,6 +75,12 @@ test: services chromium
 
 test-unit: setup
 	$(PY) -m pytest tests/unit
+
+# Stops and starts this checkout's own Kafka and PostgreSQL (scripts/services): never run it
+# against services that something else depends on. Progress on stderr, one JSON line on stdout.
+chaos: services
+	$(PY) manage.py migrate --noinput
+	$(PY) -m chaos
 
 bench-core: setup
 	$(PY) -m detection.bench_core
