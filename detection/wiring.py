@@ -1,7 +1,16 @@
-"""Composition root: turns settings into runnable stream services.
+"""Composition root: turns settings into runnable stream services, and supervises them.
 
 Only this module (and the management commands) read django.conf.settings for the stream; the
 core and the handlers get plain values.
+
+Supervision policy (:func:`supervise`): every part (ingester, each detector, the baseline
+refresher, the API) runs in its own thread. A part that raises is logged, reported on
+``/health`` as degraded, and started again (a fresh consumer and handler, which resume from
+the committed offsets and the detector checkpoints) after a backoff of 1, 2, 4 … up to
+``max_backoff`` seconds. A part that fails ``max_restarts`` times within ``window_seconds``
+is given up on: ``stop`` is set, the other parts drain, and the process exits non-zero, so that
+its own supervisor (systemd, docker compose ``restart:``) restarts it. A part that returns
+without ``stop`` being set is treated as a failure too.
 """
 
 from __future__ import annotations
@@ -9,16 +18,22 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.conf import settings
 
 from config_app.services.sources import sources_deactivate, sources_seen_record
 from detection.clickhouse.client import get_client
+from detection.stream.config_reloader import ConfigReloader
 from detection.stream.config_source import detection_config_load
 from detection.stream.detector_service import DetectorHandler, DetectorSettings
 from detection.stream.dlq import DeadLetters
+from detection.stream.health import Component
 from detection.stream.ingest import RawEventIngestHandler
 from detection.stream.runner import StreamRunner
+from detection.stream.sources import SourceTracker
 
 log = logging.getLogger(__name__)
 
@@ -38,22 +53,26 @@ def _events_runner(handler, *, group: str, name: str) -> StreamRunner:
         handler=handler,
         max_events=settings.DETECTOR_BATCH_MAX_EVENTS,
         max_seconds=settings.DETECTOR_BATCH_MAX_SECONDS,
+        retry_seconds=settings.STREAM_WRITE_RETRY_SECONDS,
         name=name,
     )
 
 
-def _load_detection_config():
-    """Load the configuration; runs on a loader thread, whose DB connection is closed after."""
+def _close_thread_connection() -> None:
+    """Close this thread's Django connection (background threads own theirs)."""
     from django.db import connection
 
-    try:
-        return detection_config_load()
-    finally:
-        if threading.current_thread() is not threading.main_thread():
-            connection.close()
+    connection.close()
 
 
-def build_detector(*, checkpoint_seconds: float = 30.0) -> tuple[StreamRunner, DetectorHandler]:
+def _drop_broken_connection() -> None:
+    """After a failed query: drop this thread's connection if it is unusable, keep it otherwise."""
+    from django.db import connection
+
+    connection.close_if_unusable_or_obsolete()
+
+
+def build_detector(*, checkpoint_seconds: float = 30.0, name: str = "detector") -> tuple[StreamRunner, DetectorHandler]:
     handler = DetectorHandler(
         settings=DetectorSettings(
             database=settings.CLICKHOUSE_DATABASE,
@@ -62,14 +81,26 @@ def build_detector(*, checkpoint_seconds: float = 30.0) -> tuple[StreamRunner, D
             config_refresh_seconds=settings.CONFIG_REFRESH_SECONDS,
             checkpoint_seconds=checkpoint_seconds,
             source_inactivity_seconds=settings.SOURCE_INACTIVITY_SECONDS,
+            status_flush_seconds=settings.STATUS_FLUSH_SECONDS,
         ),
         clickhouse=get_client(),
         dead_letters=DeadLetters(bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS, topic=settings.KAFKA_DLQ_TOPIC),
-        load_config=_load_detection_config,
-        record_sources=sources_seen_record,
-        deactivate_sources=sources_deactivate,
+        config=ConfigReloader(
+            load=detection_config_load,
+            refresh_seconds=settings.CONFIG_REFRESH_SECONDS,
+            on_load_error=_drop_broken_connection,
+            on_thread_exit=_close_thread_connection,
+            name=f"{name}.config",
+        ),
+        sources=SourceTracker(
+            record_sources=sources_seen_record,
+            deactivate_sources=sources_deactivate,
+            inactivity_seconds=settings.SOURCE_INACTIVITY_SECONDS,
+            on_thread_exit=_close_thread_connection,
+            name=f"{name}.sources",
+        ),
     )
-    return _events_runner(handler, group=settings.KAFKA_DETECTOR_GROUP, name="detector"), handler
+    return _events_runner(handler, group=settings.KAFKA_DETECTOR_GROUP, name=name), handler
 
 
 def build_ingester() -> tuple[StreamRunner, RawEventIngestHandler]:
@@ -79,6 +110,26 @@ def build_ingester() -> tuple[StreamRunner, RawEventIngestHandler]:
         max_future_skew_seconds=settings.DETECTOR_MAX_FUTURE_SKEW_SECONDS,
     )
     return _events_runner(handler, group=settings.KAFKA_INGEST_GROUP, name="ingest"), handler
+
+
+def stream_part(build: Callable[[], tuple[StreamRunner, object]], totals: dict | None = None) -> Callable[[threading.Event], None]:
+    """A supervisable part: each (re)start builds a fresh runner + handler and runs it.
+
+    ``totals`` (optional) accumulates the handlers' counters across restarts.
+    """
+
+    def run(stop: threading.Event) -> None:
+        runner, handler = build()
+        try:
+            runner.run(stop)
+        finally:
+            if totals is not None:
+                for name, value in getattr(handler, "totals", {}).items():
+                    totals[name] = totals.get(name, 0) + value
+                if hasattr(handler, "written"):
+                    totals["raw_events_written"] = totals.get("raw_events_written", 0) + handler.written
+
+    return run
 
 
 def stop_on_signals() -> threading.Event:
@@ -94,26 +145,63 @@ def stop_on_signals() -> threading.Event:
     return stop
 
 
-def run_threads(services: list[tuple[str, object]], stop: threading.Event) -> list[BaseException]:
-    """Run each ``(name, fn)`` as ``fn(stop)`` in its own thread until all return.
+@dataclass
+class SupervisionPolicy:
+    max_restarts: int = 5
+    window_seconds: float = 300.0
+    initial_backoff: float = 1.0
+    max_backoff: float = 30.0
 
-    If one fails, ``stop`` is set so the others drain and stop too (a half-running stack is
-    worse than a stopped one). Returns the errors.
+
+def supervise(parts: list[tuple[str, Callable[[threading.Event], None]]], stop: threading.Event,
+              policy: SupervisionPolicy | None = None) -> list[BaseException]:
+    """Run each ``(name, fn)`` as ``fn(stop)`` in its own thread, restarting it on failure.
+
+    Returns the errors of the parts that were given up on (empty after a clean stop); see the
+    module docstring for the policy.
     """
-    errors: list[BaseException] = []
+    policy = policy or SupervisionPolicy()
+    fatal: list[BaseException] = []
 
-    def guarded(name, fn):
-        try:
-            fn(stop)
-        except BaseException as exc:
-            errors.append(exc)
-            log.exception("%s failed; stopping the other services", name)
-            stop.set()
+    def guarded(name: str, fn) -> None:
+        health = Component(name)
+        failures: list[float] = []
+        delay = policy.initial_backoff
+        while not stop.is_set():
+            try:
+                fn(stop)
+                if stop.is_set():
+                    health.ok("stopped")
+                    return
+                raise RuntimeError(f"{name} returned without being asked to stop")
+            except BaseException as exc:
+                now = time.monotonic()
+                failures = [t for t in failures if now - t < policy.window_seconds] + [now]
+                if len(failures) == 1:
+                    delay = policy.initial_backoff  # the first failure in a while: back off briefly
+                health.restarts += 1
+                if stop.is_set():
+                    log.warning("%s failed while stopping: %s", name, exc)
+                    return
+                if len(failures) >= policy.max_restarts:
+                    log.exception("%s failed %d times in %.0f s: giving up; the process exits non-zero",
+                                  name, len(failures), policy.window_seconds)
+                    health.failed(exc, down=True)
+                    fatal.append(exc)
+                    stop.set()
+                    return
+                log.exception("%s failed; restarting in %.1f s (failure %d of %d allowed in %.0f s)",
+                              name, delay, len(failures), policy.max_restarts, policy.window_seconds)
+                health.failed(exc)
+                if stop.wait(delay):
+                    return
+                delay = min(policy.max_backoff, delay * 2)
+                health.ok("restarted")
 
-    threads = [threading.Thread(target=guarded, args=(name, fn), name=name) for name, fn in services]
+    threads = [threading.Thread(target=guarded, args=(name, fn), name=name) for name, fn in parts]
     for thread in threads:
         thread.start()
     for thread in threads:
         while thread.is_alive():
             thread.join(timeout=0.5)
-    return errors
+    return fatal

@@ -138,7 +138,18 @@ DETECTOR_BATCH_MAX_EVENTS = env.int("DETECTOR_BATCH_MAX_EVENTS", default=20000)
 DETECTOR_BATCH_MAX_SECONDS = env.float("DETECTOR_BATCH_MAX_SECONDS", default=0.1)
 DETECTOR_MAX_FUTURE_SKEW_SECONDS = env.float("DETECTOR_MAX_FUTURE_SKEW_SECONDS", default=300.0)
 DETECTOR_METRICS_PORT = env.int("DETECTOR_METRICS_PORT", default=9108)
+# Producers: how long a message may wait for the broker (librdkafka retries meanwhile).
+PRODUCER_DELIVERY_TIMEOUT_SECONDS = env.float("PRODUCER_DELIVERY_TIMEOUT_SECONDS", default=600.0)
 SOURCE_INACTIVITY_SECONDS = env.float("SOURCE_INACTIVITY_SECONDS", default=300.0)
+# Statuses are coalesced (newest per key) and written at most this often; transitions are
+# always written with their batch.
+STATUS_FLUSH_SECONDS = env.float("STATUS_FLUSH_SECONDS", default=1.0)
+# A batch whose write keeps failing is retried (consumption paused) this long before the part
+# restarts; nothing of it is committed meanwhile.
+STREAM_WRITE_RETRY_SECONDS = env.float("STREAM_WRITE_RETRY_SECONDS", default=120.0)
+# Supervision: a part failing this many times within the window makes the process exit 1.
+SUPERVISOR_MAX_RESTARTS = env.int("SUPERVISOR_MAX_RESTARTS", default=5)
+SUPERVISOR_WINDOW_SECONDS = env.float("SUPERVISOR_WINDOW_SECONDS", default=300.0)
 
 # --- Baselines ------------------------------------------------------------------------------
 BASELINE_INTERVAL_SECONDS = env.float("BASELINE_INTERVAL_SECONDS", default=60.0)

@@ -9,6 +9,10 @@ component as down ("timed out") and is left to finish in the background.
   (an unmigrated database is down for the API).
 - kafka: a metadata request (``AdminClient.list_topics``) to KAFKA_BOOTSTRAP_SERVERS; skipped
   when that setting is empty.
+- the stream parts running in this process (``run_stack``: ingest, detectors, baselines, the
+  detectors' config reloader and source tracker), from their own reports
+  (:mod:`detection.stream.health`): a part that is retrying or restarting is down here, with its
+  reason, while everything else keeps serving. A separate API process (server mode) has none.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from django.db import connections
 
 from detection.clickhouse import readers
 from detection.clickhouse.client import get_client
+from detection.stream import health as stream_health
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +138,10 @@ def health_get() -> Health:
                 components[name] = ComponentHealth(up=False, latency_ms=elapsed, detail=f"timed out after {timeout_seconds:g}s")
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
+    for name, part in sorted(stream_health.components().items()):
+        info = {"state": part.state, "since": datetime.fromtimestamp(part.since, tz=UTC).isoformat(), "restarts": part.restarts}
+        components[f"stream.{name}"] = ComponentHealth(up=part.state == stream_health.UP, latency_ms=0.0,
+                                                       detail=part.detail, info=info)
     for name, component in components.items():
         if not component.up:
             logger.warning("health: %s is down: %s", name, component.detail)

@@ -45,13 +45,14 @@ class KafkaSetupError(RuntimeError):
     """The broker or a topic is not usable (unknown topic, broker unreachable)."""
 
 
-def producer_config(bootstrap_servers: str, *, delivery_timeout_seconds: float = 30.0, throughput: bool = True) -> dict:
+def producer_config(bootstrap_servers: str, *, delivery_timeout_seconds: float = 600.0, throughput: bool = True) -> dict:
     """librdkafka settings of an idempotent producer.
 
     ``throughput`` batches (20 ms linger, up to 1 MB / 10k messages per batch, lz4); the control
     publisher turns it off (one message at a time, sent at once). ``delivery_timeout_seconds``
     bounds how long a message may stay unacknowledged before its delivery callback reports an
-    error (``message.timeout.ms``).
+    error (``message.timeout.ms``); until then librdkafka retries (idempotently: no duplicates, no
+    reordering), so a broker outage shorter than it loses nothing.
     """
     config = {
         "bootstrap.servers": bootstrap_servers,
@@ -99,6 +100,7 @@ class KeyedProducer:
         self.failed = 0
         self.error_counts: Counter[str] = Counter()
         self.first_error: str | None = None
+        self.backpressure_seconds = 0.0  # time send() waited for room in the local queue
 
     def _on_delivery(self, err, msg) -> None:
         if err is None:
@@ -110,13 +112,16 @@ class KeyedProducer:
             self.first_error = f"{err.name()}: {err.str()}"
 
     def send(self, key: bytes, value: bytes) -> None:
-        """Queue one message; when the local queue is full, serve callbacks until there is room."""
+        """Queue one message; when the local queue is full (the broker is slow or away), wait,
+        serving callbacks, until there is room: backpressure, never a dropped message."""
         while True:
             try:
                 self._producer.produce(self.topic, value=value, key=key, on_delivery=self._on_delivery)
                 break
             except BufferError:
+                waited = time.monotonic()
                 self._producer.poll(0.05)
+                self.backpressure_seconds += time.monotonic() - waited
         self.sent += 1
 
     def poll(self, timeout: float = 0.0) -> None:

@@ -6,6 +6,9 @@ An event on ``telemetry.events`` is one JSON object::
 
 Rules (each rejection is an :class:`InvalidEvent` with a machine-readable ``reason``):
 
+- a message without a value (a Kafka tombstone) is ``no_payload``; a payload that starts with a
+  UTF-8 byte-order mark is ``bom`` (RFC 8259 forbids it on the wire, and ClickHouse's JSON
+  functions would not read it: rejecting it keeps Python and the server's view in agreement).
 - the payload is at most ``max_bytes`` bytes (``too_large``) and a JSON object (``not_json``,
   ``not_an_object``). Non-standard literals (``NaN``, ``Infinity``) and numbers that overflow a
   double (``1e400``) are not JSON for orjson; they are re-read with the stdlib parser only to
@@ -23,7 +26,11 @@ Rules (each rejection is an :class:`InvalidEvent` with a machine-readable ``reas
   ``+hh``), in any form ``datetime.fromisoformat`` reads; other strings are
   ``bad_event_time``, naive timestamps ``naive_event_time``. It is normalised to UTC epoch
   milliseconds by TRUNCATION towards the past (floor): ``.1239`` -> 123 ms, as ClickHouse's
-  ``DateTime64(3)`` does when it parses extra digits. If ``now_ms`` is given, an event_time
+  ``DateTime64(3)`` does when it parses extra digits. It must lie in
+  [:data:`MIN_EVENT_TIME_MS`, :data:`MAX_EVENT_TIME_MS`), i.e. 1970-01-01T00:00:00Z up to (not
+  including) 2100-01-01T00:00:00Z, else ``event_time_out_of_range``: every store holds that
+  range (``DateTime64(3)`` holds 1900-2299, but status versions are unsigned epoch ms, so
+  nothing before 1970). If ``now_ms`` is given, an event_time
   later than ``now_ms + max_future_skew_ms`` is ``future_event_time`` (such an event must never
   reach the detector: it would push the key's watermark forward and make every later event
   late).
@@ -56,6 +63,8 @@ import orjson
 
 __all__ = [
     "MAX_ABS_VALUE",
+    "MAX_EVENT_TIME_MS",
+    "MIN_EVENT_TIME_MS",
     "MAX_NAME_LENGTH",
     "Event",
     "InvalidEvent",
@@ -75,6 +84,14 @@ MAX_ABS_VALUE = 1e150
 """Largest accepted ``abs(value)``: squares (and sums of them) stay finite doubles."""
 
 DEFAULT_MAX_BYTES = 65536
+
+MIN_EVENT_TIME_MS = 0
+"""Earliest accepted event time: 1970-01-01T00:00:00Z (status versions are unsigned epoch ms)."""
+
+MAX_EVENT_TIME_MS = 4_102_444_800_000
+"""First event time NOT accepted: 2100-01-01T00:00:00Z (well inside DateTime64(3)'s range)."""
+
+_BOM = b"\xef\xbb\xbf"
 
 _UTC = _dt.timezone.utc
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
@@ -214,10 +231,19 @@ def _name(fields: dict, field: str, empty_reason: str) -> str:
     return value
 
 
-def _decode(raw: bytes | bytearray | memoryview | str, max_bytes: int) -> object:
-    size = len(raw) if not isinstance(raw, str) else len(raw.encode("utf-8", "surrogatepass"))
+def _decode(raw: bytes | bytearray | memoryview | str | None, max_bytes: int) -> object:
+    if raw is None:
+        raise InvalidEvent("no_payload", "message has no value (a tombstone)")
+    if isinstance(raw, str):
+        size = len(raw.encode("utf-8", "surrogatepass"))
+        bom = raw[:1] == "\ufeff"
+    else:
+        size = len(raw)
+        bom = bytes(raw[:3]) == _BOM
     if size > max_bytes:
         raise InvalidEvent("too_large", f"payload is {size} bytes, limit {max_bytes}")
+    if bom:
+        raise InvalidEvent("bom", "payload starts with a UTF-8 byte-order mark (not allowed in JSON on the wire)")
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -273,6 +299,11 @@ def parse_event(
     if event_time is None:
         raise InvalidEvent("missing_field:event_time", "event_time is required")
     event_time_ms = iso_to_ms(event_time, assume_utc=assume_utc)
+    if not MIN_EVENT_TIME_MS <= event_time_ms < MAX_EVENT_TIME_MS:
+        raise InvalidEvent(
+            "event_time_out_of_range",
+            f"event_time {event_time[:64]!r} is outside [1970-01-01T00:00:00Z, 2100-01-01T00:00:00Z)",
+        )
     if now_ms is not None and event_time_ms > now_ms + max_future_skew_ms:
         raise InvalidEvent(
             "future_event_time",

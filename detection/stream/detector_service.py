@@ -3,45 +3,62 @@
 One :class:`~detection.core.detector.KeyedDetector` per assigned partition (every event of a
 key is on one partition, so a partition's keys move together on a rebalance).
 
-Side-effect free: decoding, detection (in memory). Point of no return: :meth:`flush`, which
-writes drift_events and drift_status_current, confirms dead letters, records sources and
-checkpoints; only then does the runner commit offsets.
+:class:`DetectorHandler` does one job, decode + detect, and composes the parts that do the
+rest, each with its own failure policy:
 
-State across restarts and rebalances: every ``checkpoint_seconds`` (and on revoke and shutdown)
-each partition's detector is snapshotted (:mod:`detection.core.snapshot`) with the offset of
-its next message into ``detector_checkpoints``, before the batch's offsets are committed. On
-assignment the newest checkpoint is restored and consumption restarts at its offset, so the
-events after it are replayed through exactly the state they originally met: the same
-transitions with the same ids, absorbed by the ReplacingMergeTree tables. A partition without a
-checkpoint starts from its committed offset with empty state (keys re-initialise).
+==========================  =================================================================
+part                         failure policy
+==========================  =================================================================
+:class:`ResultBuffer`        transitions written with their batch; statuses coalesced (newest
+                             per key) and written at most every ``status_flush_seconds``, and
+                             always before a checkpoint. A failed write keeps everything and
+                             fails the flush: the runner retries, nothing is committed.
+dead letters (``dlq``)       kept until acknowledged; a failed delivery fails the flush.
+:class:`CheckpointStore`     a failed save fails the flush; a failed restore fails the
+                             assignment (the part restarts).
+:class:`ConfigReloader`      background thread; a failed load keeps the last configuration.
+:class:`SourceTracker`       background thread; PostgreSQL down only delays bookkeeping.
+:class:`LagGauge`            background thread; a failed round is skipped.
+==========================  =================================================================
+
+Per record ("one bad record never stops the consumer"): a message that is not a valid event,
+an event too far in the future for its key, and a late event go to the dead-letter topic with
+their reason (see :meth:`DetectorHandler.process_batch`).
+
+Future events: an event may be ahead of the wall clock by at most
+``min(max_future_skew, the key's allowed_lateness)``. So a key's watermark (newest event time
+minus the lateness) never passes the wall clock, and an event that arrives without delay is
+never late, whatever a skewed producer sent before it.
+
+Checkpoints: every ``checkpoint_seconds`` (and on revoke and shutdown) each partition's detector
+is snapshotted with the offset of its next message, after the batch's results were written and
+before its offsets are committed. On assignment the newest checkpoint is restored and
+consumption restarts at its offset. A partition without a checkpoint starts from its committed
+offset with empty state (keys re-initialise).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import Counter as CountMap
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Callable
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from detection import metrics
 from detection.clickhouse import writers
-from detection.clickhouse.state_readers import checkpoint_get
-from detection.core.detector import KeyedDetector, Transition
+from detection.core.detector import KeyedDetector, KeyStatus, OutcomeKind, Transition
 from detection.core.events import InvalidEvent, ms_to_iso, parse_event
-from detection.core.snapshot import SnapshotError, restore, snapshot
+from detection.stream.checkpoints import CheckpointStore
+from detection.stream.config_reloader import ConfigReloader
 from detection.stream.config_source import DetectionConfig
 from detection.stream.dlq import DeadLetters
+from detection.stream.lag import LagGauge
+from detection.stream.sources import SourceTracker
 
 log = logging.getLogger("detection.detector")
-
-
-def _utc(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
 
 @dataclass
@@ -54,6 +71,49 @@ class DetectorSettings:
     source_inactivity_seconds: float = 300.0
     source_record_seconds: float = 10.0
     lag_refresh_seconds: float = 5.0
+    status_flush_seconds: float = 1.0
+
+
+class ResultBuffer:
+    """What the detectors produced and ClickHouse has not stored yet.
+
+    Cleared only after a successful write, so a failed write loses nothing and a retry writes
+    the same rows (idempotent: deterministic ids, ReplacingMergeTree).
+    """
+
+    def __init__(self, *, clickhouse, database: str, status_flush_seconds: float) -> None:
+        self.clickhouse = clickhouse
+        self.database = database
+        self.status_flush_seconds = status_flush_seconds
+        self.transitions: list[Transition] = []
+        self.statuses: dict[tuple[str, str], KeyStatus] = {}
+        self._statuses_written_at = 0.0
+
+    def add_statuses(self, statuses: list[KeyStatus]) -> None:
+        buffered = self.statuses
+        for status in statuses:
+            buffered[(status.source_id, status.metric)] = status
+
+    def write(self, *, now_ms: int, statuses_due: bool) -> list[Transition]:
+        """Write the transitions, and the statuses if due; returns the transitions written."""
+        transitions = self.transitions
+        writers.write_drift_events(self.clickhouse, self.database, transitions, detected_at_ms=now_ms)
+        self.transitions = []
+        if self.statuses and (statuses_due or time.monotonic() - self._statuses_written_at >= self.status_flush_seconds):
+            writers.write_statuses(self.clickhouse, self.database, list(self.statuses.values()), updated_at_ms=now_ms)
+            self.statuses = {}
+            self._statuses_written_at = time.monotonic()
+        return transitions
+
+    def drop(self, keys: set[tuple[str, str]] | None = None) -> None:
+        """Forget buffered rows (all, or of ``keys``) without writing them."""
+        if keys is None:
+            self.transitions = []
+            self.statuses = {}
+            return
+        self.transitions = [t for t in self.transitions if (t.source_id, t.metric) not in keys]
+        for key in keys & self.statuses.keys():
+            del self.statuses[key]
 
 
 class DetectorHandler:
@@ -63,56 +123,55 @@ class DetectorHandler:
         settings: DetectorSettings,
         clickhouse,
         dead_letters: DeadLetters,
-        load_config: Callable[[], DetectionConfig],
-        record_sources: Callable[..., int],
-        deactivate_sources: Callable[..., int],
+        config: ConfigReloader[DetectionConfig],
+        sources: SourceTracker,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
-        self.clickhouse = clickhouse
         self.dead_letters = dead_letters
-        self.load_config = load_config
-        self.record_sources = record_sources
-        self.deactivate_sources = deactivate_sources
+        self.reloader = config
+        self.sources = sources
         self.clock = clock
-        self.config = load_config()
-        self._config_loaded_at = time.monotonic()
-        self._loader: threading.Thread | None = None
-        self._loaded: DetectionConfig | None = None
+        self.results = ResultBuffer(clickhouse=clickhouse, database=settings.database,
+                                    status_flush_seconds=settings.status_flush_seconds)
+        self.checkpoints = CheckpointStore(clickhouse=clickhouse, database=settings.database,
+                                           consumer_group=settings.consumer_group,
+                                           every_seconds=settings.checkpoint_seconds)
+        self.lag = LagGauge(every_seconds=settings.lag_refresh_seconds)
+        self.config = config.load_now()
         self.detectors: dict[tuple[str, int], KeyedDetector] = {}
         self._next_offsets: dict[tuple[str, int], int] = {}  # processed, for checkpoints
-        self._checkpointed_at: dict[tuple[str, int], float] = {}
-        self._transitions: list[Transition] = []
         self._invalid = CountMap()
         self._events_in = 0
         self._seen: dict[str, int] = {}  # source_id -> first wall-clock ms in this batch
-        self._source_recorded: dict[str, float] = {}
-        self._consumer: Consumer | None = None
-        self._lag_at = 0.0
-        self._lag_thread: threading.Thread | None = None
-        self._deactivate_at = 0.0
+        self._written: list[Transition] = []  # written by this flush's attempts, reported once it completes
         self.totals = CountMap()
         self._core_counts = CountMap()  # cumulative late/duplicate of the live detectors
         self._skew_ms = int(settings.max_future_skew_seconds * 1000)
         metrics.CONFIG_VERSION.set(self.config.version)
+        config.start()
+        sources.start()
 
-    # -- per batch of messages (pure work) ----------------------------------------------------
+    # -- per batch of messages (in memory) --------------------------------------------------------
     def process_batch(self, messages: list[Message]) -> None:
         """Decode, validate and detect; the hot loop keeps everything in locals."""
         now_ms = int(self.clock() * 1000)
         skew_ms = self._skew_ms
         detectors = self.detectors
-        transitions = self._transitions
+        transitions = self.results.transitions
         seen = self._seen
         parse = parse_event
+        reject = self._reject
+        late = OutcomeKind.LATE
         last_partition = -1
         detector = None
         for message in messages:
             try:
                 event = parse(message.value(), now_ms=now_ms, max_future_skew_ms=skew_ms)
             except InvalidEvent as exc:
-                self._invalid[exc.reason] += 1
-                self.dead_letters.send(message, exc.reason, str(exc))
+                reject(message, exc.reason, str(exc))
+                continue
+            if event.event_time_ms > now_ms and self._too_far_ahead(message, event, now_ms):
                 continue
             partition = message.partition()
             if partition != last_partition:
@@ -121,59 +180,70 @@ class DetectorHandler:
                 if detector is None:
                     detector = detectors[tp] = self._new_detector()
                 last_partition = partition
-            transition = detector.update(event).transition
+            outcome = detector.update(event)
+            transition = outcome.transition
             if transition is not None:
                 transitions.append(transition)
+            elif outcome.kind is late:
+                self.dead_letters.send(message, "late_event", f"event_time {ms_to_iso(event.event_time_ms)} is behind "
+                                       f"the watermark of {event.source_id}/{event.metric}")
             if event.source_id not in seen:
                 seen[event.source_id] = now_ms
         self._events_in += len(messages)
+
+    def _reject(self, message: Message, reason: str, detail: str) -> None:
+        self._invalid[reason] += 1
+        self.dead_letters.send(message, reason, detail)
+
+    def _too_far_ahead(self, message: Message, event, now_ms: int) -> bool:
+        """Dead-letter an event further ahead of the wall clock than its key's allowed lateness
+        (it would move the key's watermark past the wall clock; see the module docstring)."""
+        limit = self.config.thresholds_for(event.source_id, event.metric).allowed_lateness_ms
+        if event.event_time_ms - now_ms <= limit:
+            return False
+        self._reject(message, "future_event_time",
+                     f"event_time {ms_to_iso(event.event_time_ms)} is more than the key's allowed lateness "
+                     f"({limit} ms) ahead of now {ms_to_iso(now_ms)}")
+        return True
 
     def _new_detector(self) -> KeyedDetector:
         return KeyedDetector(self.config.thresholds_for, self.config.baseline_for)
 
     # -- the point of no return ----------------------------------------------------------------
     def flush(self, next_offsets: dict[tuple[str, int], int]) -> None:
+        """Write the batch's results; raises (keeping every buffer) if any write fails."""
         started = time.monotonic()
-        self._next_offsets.update(next_offsets)
         now_ms = int(self.clock() * 1000)
-        statuses = []
+        results = self.results
         for detector in self.detectors.values():
-            statuses.extend(detector.drain_changed_statuses())
-        transitions, self._transitions = self._transitions, []
-        db = self.settings.database
-        writers.write_drift_events(self.clickhouse, db, transitions, detected_at_ms=now_ms)
-        writers.write_statuses(self.clickhouse, db, statuses, updated_at_ms=now_ms)
+            results.add_statuses(detector.drain_changed_statuses())
+        due = [tp for tp in self.detectors if tp in next_offsets or tp in self._next_offsets]
+        due = [tp for tp in due if self.checkpoints.due(tp)]
+        self._written.extend(results.write(now_ms=now_ms, statuses_due=bool(due)))
         self.dead_letters.flush()
-        self._record_sources(_utc(now_ms))
-        self._checkpoint(force=False, now_ms=now_ms)
-        self._count(transitions)
-        if transitions or statuses:
+        self._next_offsets.update(next_offsets)
+        self._save_checkpoints(due, now_ms)
+        # Everything is written: from here on nothing can fail the batch.
+        written, self._written = self._written, []
+        seen, self._seen = self._seen, {}
+        self.sources.note(seen)
+        self._count(written)
+        if written:
             metrics.BATCH_SECONDS.observe(time.monotonic() - started)
-        for t in transitions:
+        for t in written:
             log.info(
                 "%s %s/%s at %s z=%.2f ratio=%.2f (mean %.4g vs baseline %.4g)",
                 t.event_type, t.source_id, t.metric, ms_to_iso(t.event_time_ms), t.z_score, t.std_ratio,
                 t.rolling_mean, t.baseline_mean,
             )
 
-    def _record_sources(self, now: datetime) -> None:
-        """Upsert first/last seen of the batch's sources, each at most every source_record_seconds
-        (last_seen is a liveness signal, not an audit log: this keeps Postgres off the hot path)."""
-        seen, self._seen = self._seen, {}
-        mono = time.monotonic()
-        every = self.settings.source_record_seconds
-        recorded = self._source_recorded
-        due = {}
-        for source_id, first_ms in seen.items():
-            if mono - recorded.get(source_id, -every) >= every:
-                recorded[source_id] = mono
-                due[source_id] = (_utc(first_ms), now)
-        if due:
-            self.record_sources(seen=due)
+    def _save_checkpoints(self, tps: list[tuple[str, int]], now_ms: int) -> None:
+        items = [(tp, self._next_offsets[tp], self.detectors[tp]) for tp in tps
+                 if tp in self._next_offsets and tp in self.detectors]
+        self.checkpoints.save(items, now_ms=now_ms)
 
     def _count(self, transitions: list[Transition]) -> None:
-        late = duplicate = 0
-        keys = 0
+        late = duplicate = keys = 0
         for detector in self.detectors.values():
             c = detector.counters
             late += c["late"]
@@ -198,46 +268,33 @@ class DetectorHandler:
             self.totals[t.event_type] += 1
         metrics.KEYS.set(keys)
 
-    def _checkpoint(self, *, force: bool, now_ms: int, only: list[tuple[str, int]] | None = None) -> None:
-        now = time.monotonic()
-        rows = []
-        for tp in only if only is not None else list(self.detectors):
-            detector = self.detectors.get(tp)
-            next_offset = self._next_offsets.get(tp)
-            if detector is None or next_offset is None:
-                continue
-            if not force and now - self._checkpointed_at.get(tp, 0.0) < self.settings.checkpoint_seconds:
-                continue
-            rows.append((self.settings.consumer_group, tp[0], tp[1], next_offset, snapshot(detector)))
-            self._checkpointed_at[tp] = now
-        writers.write_checkpoints(self.clickhouse, self.settings.database, rows, created_at_ms=now_ms)
-
     # -- rebalance -----------------------------------------------------------------------------
     def assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._consumer = consumer
+        self.lag.watch(consumer)
         for tp in partitions:
             key = (tp.topic, tp.partition)
-            found = checkpoint_get(
-                self.clickhouse, self.settings.database,
-                consumer_group=self.settings.consumer_group, topic=tp.topic, partition=tp.partition,
-            )
             detector = self._new_detector()
-            if found is not None:
-                offset, blob = found
-                try:
-                    keys = restore(detector, blob)
-                except SnapshotError as exc:
-                    log.error("checkpoint of %s/%d unusable (%s): starting from the committed offset", tp.topic, tp.partition, exc)
-                else:
-                    tp.offset = offset
-                    self._next_offsets[key] = offset
-                    log.info("restored %d keys of %s/%d from checkpoint at offset %d", keys, tp.topic, tp.partition, offset)
+            offset = self.checkpoints.restore(key, detector)
+            if offset is not None:
+                tp.offset = offset
+                self._next_offsets[key] = offset
             self.detectors[key] = detector
-            self._checkpointed_at[key] = time.monotonic()
 
     def revoked(self, partitions: list[TopicPartition]) -> None:
+        """The batch was written and committed: checkpoint the partitions, then drop them."""
         keys = [(tp.topic, tp.partition) for tp in partitions]
-        self._checkpoint(force=True, now_ms=int(self.clock() * 1000), only=keys)
+        now_ms = int(self.clock() * 1000)
+        self.results.write(now_ms=now_ms, statuses_due=True)
+        self._save_checkpoints([k for k in keys if k in self.detectors], now_ms)
+        self._drop(keys)
+
+    def discard(self, partitions: list[TopicPartition]) -> None:
+        """The batch was NOT written: drop everything buffered (it is replayed from commits)."""
+        self.results.drop()
+        self._written = []
+        self._drop([(tp.topic, tp.partition) for tp in partitions])
+
+    def _drop(self, keys: list[tuple[str, int]]) -> None:
         for key in keys:
             detector = self.detectors.pop(key, None)
             if detector is not None:  # its counts were exported; keep the deltas right
@@ -245,47 +302,15 @@ class DetectorHandler:
                 self._core_counts["late"] -= counters["late"]
                 self._core_counts["duplicate"] -= counters["duplicate"]
             self._next_offsets.pop(key, None)
-            self._checkpointed_at.pop(key, None)
+            self.checkpoints.forget(key)
 
-    # -- periodic work -------------------------------------------------------------------------
+    # -- between batches (quick) ---------------------------------------------------------------
     def idle(self) -> None:
-        now = time.monotonic()
-        if self._loaded is not None:
-            self._apply_loaded_config()
-        if now - self._config_loaded_at >= self.settings.config_refresh_seconds:
-            self.reload_config()
-        if self._consumer is not None and now - self._lag_at >= self.settings.lag_refresh_seconds:
-            self._lag_at = now
-            if self._lag_thread is None or not self._lag_thread.is_alive():
-                # watermark requests are broker round trips: keep them off the consumer thread
-                self._lag_thread = threading.Thread(target=self._update_lag, name="lag-gauge", daemon=True)
-                self._lag_thread.start()
-        if now - self._deactivate_at >= max(5.0, self.settings.source_inactivity_seconds / 10):
-            self._deactivate_at = now
-            cutoff = _utc(int((self.clock() - self.settings.source_inactivity_seconds) * 1000))
-            self.deactivate_sources(last_seen_before=cutoff)
+        config = self.reloader.take()
+        if config is not None:
+            self._apply_config(config)
 
-    def reload_config(self) -> None:
-        """Start loading the configuration in the background; :meth:`idle` applies it.
-
-        Loading (two Postgres queries, ~10k baselines) takes long enough to delay a batch,
-        so it runs off the consumer thread; applying it is quick and happens between batches.
-        """
-        self._config_loaded_at = time.monotonic()
-        if self._loader is not None and self._loader.is_alive():
-            return
-
-        def load():
-            try:
-                self._loaded = self.load_config()
-            except Exception:  # a Postgres hiccup must not stop detection: keep the last config
-                log.exception("config reload failed; keeping version %d", self.config.version)
-
-        self._loader = threading.Thread(target=load, name="config-loader", daemon=True)
-        self._loader.start()
-
-    def _apply_loaded_config(self) -> None:
-        config, self._loaded = self._loaded, None
+    def _apply_config(self, config: DetectionConfig) -> None:
         if config.version == self.config.version and config.baselines == self.config.baselines:
             return
         changed = 0
@@ -296,18 +321,8 @@ class DetectorHandler:
         self.config = config
         metrics.CONFIG_VERSION.set(config.version)
 
-    def _update_lag(self) -> None:
-        """Consumer lag per partition (librdkafka handles may be used from any thread)."""
-        consumer = self._consumer
-        try:
-            assignment = consumer.assignment()
-            positions = consumer.position(assignment)
-        except Exception:  # closing, or rebalancing: the next round will tell
-            return
-        for tp in positions:
-            try:
-                _low, high = consumer.get_watermark_offsets(tp, timeout=1.0, cached=False)
-            except Exception:
-                continue
-            position = tp.offset if tp.offset >= 0 else high
-            metrics.CONSUMER_LAG.labels(str(tp.partition)).set(max(0, high - position))
+    def close(self) -> None:
+        """Stop the background parts (the source tracker writes what it still holds, once)."""
+        self.lag.stop()
+        self.reloader.stop()
+        self.sources.stop()

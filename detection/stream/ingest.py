@@ -4,6 +4,9 @@ chDB 4.4 cannot create Kafka engine tables (see README), so in embedded mode the
 owns chDB runs this consumer (its own group, KAFKA_INGEST_GROUP). It applies the same
 validation as the detector and as the server's materialized view; invalid messages are only
 counted here (the detector sends them to the dead-letter topic), so they never block ingestion.
+
+Failure policy: the buffered events are cleared only after their insert succeeded, so a failed
+write is retried by the runner with the same rows and nothing of the batch is committed.
 """
 
 from __future__ import annotations
@@ -41,9 +44,10 @@ class RawEventIngestHandler:
                 self._invalid[exc.reason] += 1
 
     def flush(self, next_offsets) -> None:
-        events, self._events = self._events, []
+        events = self._events
         if events:
             write_raw_events(self.clickhouse, self.database, events, ingest_time_ms=int(self.clock() * 1000))
+            self._events = []
             metrics.RAW_EVENTS_INGESTED.inc(len(events))
             self.written += len(events)
         for reason, n in self._invalid.items():
@@ -56,5 +60,12 @@ class RawEventIngestHandler:
     def revoked(self, partitions: list[TopicPartition]) -> None:
         pass
 
+    def discard(self, partitions: list[TopicPartition]) -> None:
+        self._events = []  # not committed: read again by whoever owns the partitions next
+        self._invalid.clear()
+
     def idle(self) -> None:
+        pass
+
+    def close(self) -> None:
         pass

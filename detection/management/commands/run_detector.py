@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from prometheus_client import start_http_server
 
-from detection.wiring import build_detector, build_ingester, run_threads, stop_on_signals
+from detection.wiring import SupervisionPolicy, build_detector, build_ingester, stop_on_signals, stream_part, supervise
 
 
 class Command(BaseCommand):
@@ -27,16 +27,17 @@ class Command(BaseCommand):
         stop = stop_on_signals()
         if options["metrics_port"]:
             start_http_server(options["metrics_port"], addr="127.0.0.1")
-        detector, handler = build_detector(checkpoint_seconds=options["checkpoint_seconds"])
-        services = [("detector", detector.run)]
+        totals: dict = {}
+        services = [("detector", stream_part(lambda: build_detector(checkpoint_seconds=options["checkpoint_seconds"]), totals))]
         if options["ingest"]:
-            ingester, _ = build_ingester()
-            services.append(("ingest", ingester.run))
+            services.append(("ingest", stream_part(build_ingester, totals)))
         self.stdout.write(
             f"run_detector: consuming {settings.KAFKA_EVENTS_TOPIC} as {settings.KAFKA_DETECTOR_GROUP}"
             f"{' (+ raw-event ingest)' if options['ingest'] else ''}; ClickHouse {settings.CLICKHOUSE_URL}"
         )
-        errors = run_threads(services, stop)
-        self.stdout.write(f"run_detector: stopped; totals {dict(handler.totals)}")
+        errors = supervise(services, stop, SupervisionPolicy(
+            max_restarts=settings.SUPERVISOR_MAX_RESTARTS, window_seconds=settings.SUPERVISOR_WINDOW_SECONDS))
+        totals.pop("raw_events_written", None)
+        self.stdout.write(f"run_detector: stopped; totals {totals}")
         if errors:
             raise SystemExit(1)

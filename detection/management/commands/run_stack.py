@@ -5,6 +5,11 @@ detector, the baseline refresher (the same function as the Airflow DAG, on its s
 the API + dashboard (waitress, a production WSGI server, in threads) all run here. Producers
 and the drift controller are separate processes that only touch Kafka and Postgres. In server
 mode the same parts run as separate processes (run_detector, Airflow, gunicorn).
+
+Every part is supervised (:func:`detection.wiring.supervise`): a failing part is restarted with
+backoff while the others, the API included, keep running and ``/health`` reports it; a part that
+keeps failing makes the process exit 1. ``--detectors N`` runs N detector consumers in the
+detector group (they share the partitions and hand them over through checkpoints).
 """
 
 from __future__ import annotations
@@ -15,9 +20,9 @@ from datetime import datetime, timezone
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from detection.wiring import build_detector, build_ingester, run_threads, stop_on_signals
+from detection.wiring import SupervisionPolicy, build_detector, build_ingester, stop_on_signals, stream_part, supervise
 
 log = logging.getLogger("detection.stack")
 
@@ -69,6 +74,8 @@ class Command(BaseCommand):
         parser.add_argument("--baseline-interval", type=float, default=settings.BASELINE_INTERVAL_SECONDS,
                             help="seconds between baseline folds")
         parser.add_argument("--no-api", action="store_true", help="do not serve the API and dashboard")
+        parser.add_argument("--detectors", type=int, default=1,
+                            help="detector consumers in this process (one consumer group; they share the partitions)")
         parser.add_argument("--metrics-port", type=int, default=settings.DETECTOR_METRICS_PORT,
                             help="Prometheus metrics of the stream services (0 = off; the API also serves /metrics)")
 
@@ -79,13 +86,14 @@ class Command(BaseCommand):
             from prometheus_client import start_http_server
 
             start_http_server(options["metrics_port"], addr="127.0.0.1")
-        detector, handler = build_detector()
-        ingester, ingest_handler = build_ingester()
-        services = [
-            ("ingest", ingester.run),
-            ("detector", detector.run),
-            ("baselines", lambda s: baseline_refresher(s, interval_seconds=options["baseline_interval"])),
-        ]
+        if options["detectors"] < 1:
+            raise CommandError("--detectors must be at least 1")
+        totals: dict = {}
+        services = [("ingest", stream_part(build_ingester, totals))]
+        for i in range(options["detectors"]):
+            name = "detector" if options["detectors"] == 1 else f"detector-{i}"
+            services.append((name, stream_part(lambda name=name: build_detector(name=name), totals)))
+        services.append(("baselines", lambda s: baseline_refresher(s, interval_seconds=options["baseline_interval"])))
         base = f"http://{options['host']}:{options['port']}"
         if not options["no_api"]:
             services.append(("api", lambda s: api_server(s, host=options["host"], port=options["port"])))
@@ -96,9 +104,9 @@ class Command(BaseCommand):
         if not options["no_api"]:
             self.stdout.write(f"run_stack: dashboard {base}/dashboard/  API {base}/drift/status  admin {base}/admin/")
         self.stdout.flush()
-        errors = run_threads(services, stop)
-        self.stdout.write(
-            f"run_stack: stopped; detector {dict(handler.totals)}, raw events written {ingest_handler.written}"
-        )
+        errors = supervise(services, stop, SupervisionPolicy(
+            max_restarts=settings.SUPERVISOR_MAX_RESTARTS, window_seconds=settings.SUPERVISOR_WINDOW_SECONDS))
+        written = totals.pop("raw_events_written", 0)
+        self.stdout.write(f"run_stack: stopped; detector {totals}, raw events written {written}")
         if errors:
             raise SystemExit(1)

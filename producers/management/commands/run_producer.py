@@ -65,8 +65,10 @@ class Command(BaseCommand):
                             help="Per event, probability of one extra malformed message (not JSON, missing field, NaN, "
                                  "bad timestamp, ~100 KB payload).")
         parser.add_argument("--progress-interval", type=float, default=5.0, help="Seconds between progress lines on stderr.")
-        parser.add_argument("--delivery-timeout", type=float, default=30.0,
-                            help="Seconds a message may wait for the broker's acknowledgement before it counts as failed.")
+        parser.add_argument("--delivery-timeout", type=float, default=settings.PRODUCER_DELIVERY_TIMEOUT_SECONDS,
+                            help="Seconds a message may wait for the broker's acknowledgement (librdkafka keeps retrying "
+                                 "meanwhile) before it counts as failed: a broker outage shorter than this loses nothing. "
+                                 "Default PRODUCER_DELIVERY_TIMEOUT_SECONDS (600).")
         parser.add_argument("--no-register", action="store_true", help="Do not register the sources in source_metadata.")
 
     def handle(self, *args, **opts):
@@ -100,6 +102,8 @@ class Command(BaseCommand):
                     late=opts["late_rate"], malformed=opts["malformed_rate"],
                 ),
                 progress_interval_seconds=opts["progress_interval"],
+                # a clean drain waits for every retry still allowed by the delivery timeout
+                flush_timeout_seconds=opts["delivery_timeout"] + 10.0,
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
@@ -133,6 +137,7 @@ class Command(BaseCommand):
         finally:
             if control is not None:
                 control.close()
+        summary["backpressure_seconds"] = round(sink.backpressure_seconds, 3)
         self.stdout.write(json.dumps(summary, sort_keys=True))
         if summary["delivery_errors"] or summary["undelivered"]:
             detail = f" (first: {sink.first_error})" if sink.first_error else ""

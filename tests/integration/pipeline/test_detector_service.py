@@ -103,7 +103,7 @@ def test_malformed_messages_go_to_the_dead_letter_topic_and_nothing_valid_is_los
         b'{"source_id": "a", "metric": "m", "value": NaN, "event_time": "2024-01-01T00:00:00Z"}',
         b'{"source_id": "a", "metric": "m", "value": 1e400, "event_time": "2024-01-01T00:00:00Z"}',
         b'{"source_id": "a", "metric": "m", "value": 1, "event_time": "01/02/2024"}',
-        b'{"source_id": "a", "metric": "m", "value": 1, "event_time": "2999-01-01T00:00:00Z"}',
+        b'{"source_id": "a", "metric": "m", "value": 1, "event_time": "2099-01-01T00:00:00Z"}',
         b'{"source_id": "", "metric": "m", "value": 1, "event_time": "2024-01-01T00:00:00Z"}',
         orjson.dumps({"source_id": "a", "metric": "m", "value": 1, "event_time": "2024-01-01T00:00:00Z", "pad": "x" * 200_000}),
     ]

@@ -12,7 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from detection.core.events import (
+    MAX_EVENT_TIME_MS,
     MAX_NAME_LENGTH,
+    MIN_EVENT_TIME_MS,
     Event,
     InvalidEvent,
     encode_event,
@@ -119,8 +121,43 @@ def test_oversize_str_payload_is_too_large_and_limit_is_configurable():
 def test_future_skew_bound_is_inclusive_and_no_now_disables_it():
     at_bound = with_(event_time=ms_to_iso(NOW_MS + SKEW_MS))
     assert parse(at_bound).event_time_ms == NOW_MS + SKEW_MS
-    far = with_(event_time="2999-01-01T00:00:00Z")
+    far = with_(event_time="2099-12-31T23:59:59.999Z")
     assert parse(far, now_ms=None).event_time_ms > NOW_MS
+
+
+@pytest.mark.parametrize("event_time", [
+    "1969-12-31T23:59:59.999Z",  # before the epoch: status versions are unsigned
+    "1900-01-01T00:00:00Z",
+    "0001-01-01T00:00:00Z",
+    "2100-01-01T00:00:00Z",  # the first instant not accepted
+    "9999-12-31T23:59:59Z",
+])
+def test_event_time_outside_what_every_store_holds_is_rejected(event_time):
+    with pytest.raises(InvalidEvent) as err:
+        parse(with_(event_time=event_time), now_ms=None)
+    assert err.value.reason == "event_time_out_of_range"
+
+
+def test_event_time_range_bounds():
+    assert parse(with_(event_time="1970-01-01T00:00:00Z"), now_ms=None).event_time_ms == MIN_EVENT_TIME_MS == 0
+    assert parse(with_(event_time="2099-12-31T23:59:59.999Z"), now_ms=None).event_time_ms == MAX_EVENT_TIME_MS - 1
+
+
+def test_a_tombstone_is_rejected_not_a_crash():
+    with pytest.raises(InvalidEvent) as err:
+        parse_event(None, now_ms=NOW_MS, max_future_skew_ms=SKEW_MS)
+    assert err.value.reason == "no_payload"
+
+
+@pytest.mark.parametrize("payload", [
+    b"\xef\xbb\xbf" + orjson.dumps(GOOD),
+    "\ufeff" + orjson.dumps(GOOD).decode(),
+    bytearray(b"\xef\xbb\xbf" + orjson.dumps(GOOD)),
+])
+def test_a_byte_order_mark_is_rejected(payload):
+    with pytest.raises(InvalidEvent) as err:
+        parse_event(payload, now_ms=NOW_MS, max_future_skew_ms=SKEW_MS)
+    assert err.value.reason == "bom"
 
 
 def test_assume_utc_accepts_naive_timestamps_as_utc():
@@ -168,7 +205,7 @@ names = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp", "Zs"
     source_id=names,
     metric=names,
     value=st.floats(min_value=-1e150, max_value=1e150, allow_nan=False),
-    event_time_ms=st.integers(-(10**12), 10**13),
+    event_time_ms=st.integers(MIN_EVENT_TIME_MS, MAX_EVENT_TIME_MS - 1),
 )
 def test_encoded_event_parses_back_to_the_same_event_and_id(source_id, metric, value, event_time_ms):
     event = parse(encode_event(source_id, metric, value, event_time_ms), now_ms=None)
