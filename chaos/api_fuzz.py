@@ -54,7 +54,7 @@ def hostile_requests() -> list[tuple[str, str, dict, bytes | None]]:
     for path, method in itertools.product(API_PATHS + PAGES, METHODS):
         out.append((method, path, {}, b'{"x": 1}' if method in ("POST", "PUT", "PATCH") else None))
     for path, headers in itertools.product(API_PATHS + PAGES[:3], HEADERS):
-        out.append(("GET", path, headers, b"{bad" if "Content-Length" in headers else None))
+        out.append(("GET", path, headers, b"{bad!" if "Content-Length" in headers else None))
     return out
 
 

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     call_command("migrate_clickhouse", verbosity=0)
     kafka = Kafka(settings.KAFKA_BOOTSTRAP_SERVERS)
     topic, group = settings.KAFKA_EVENTS_TOPIC, settings.KAFKA_DETECTOR_GROUP
-    parts = [("ingest", *build_ingester())] + [(f"detector-{i}", *build_detector()) for i in range(args.detectors)]
+    parts = [("ingest", *build_ingester())] + [(f"detector-{i}", *build_detector(name=f"detector-{i}")) for i in range(args.detectors)]
     stops = {name: threading.Event() for name, _, _ in parts}
     errors: list[str] = []
 
