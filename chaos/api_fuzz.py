@@ -4,8 +4,10 @@ only while a store is actually down; here every store is up, so any 5xx counts."
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import itertools
+import sys
 from collections import Counter
 from urllib.parse import urlsplit
 
@@ -133,7 +135,10 @@ def run_schemathesis(base_url: str, *, max_examples: int = 25) -> Counter:
 
 
 def api_fuzz(base_url: str, *, hostile_limit: int | None = None, max_examples: int = 25) -> dict:
-    statuses = run_hostile(base_url, limit=hostile_limit) + run_schemathesis(base_url, max_examples=max_examples)
+    statuses = run_hostile(base_url, limit=hostile_limit)
+    # Hypothesis prints reproduction hints on stdout; stdout is kept for the one JSON line.
+    with contextlib.redirect_stdout(sys.stderr):
+        statuses += run_schemathesis(base_url, max_examples=max_examples)
     requests = sum(statuses.values())
     bad = sum(n for s, n in statuses.items() if s is None or s >= 500)
     say(f"api_fuzz: {requests} requests, statuses {dict(sorted(statuses.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)))}")

@@ -23,6 +23,7 @@ from chaos.harness import (
 )
 from chaos.poison import interleave, poison_classes, valid_events
 from detection.core.events import encode_event, event_id_for, kafka_key, parse_event
+from driftsite.polling import wait_until
 
 # Thresholds of the chaos metric (its own threshold row, so nothing else is affected).
 CHAOS_THRESHOLDS = {"window_seconds": 20.0, "min_samples": 10, "z_threshold": 2.0, "std_ratio_threshold": 2.5,
@@ -182,23 +183,37 @@ def kill9_case(ctx: Context, *, kills: int = 10, keys: int = 12, events_per_key:
 
 
 # --- broker restart ---------------------------------------------------------------------------------
-def broker_restart_case(ctx: Context, *, down_seconds: float = 46.0, before: float = 12.0, after: float = 15.0) -> dict:
+def broker_restart_case(ctx: Context, *, down_seconds: float = 46.0, before: float = 5.0, after: float = 15.0) -> dict:
     """Kafka stopped for ``down_seconds`` while three producers and the stack run."""
     import json
     import subprocess
 
     run = ctx.run("broker")
     run.start()
-    duration = before + down_seconds + after + 10
+    duration = before + down_seconds + after + 40  # + start-up of the producers
     prefix = f"br{ctx.rng.randrange(10**6):06d}"
     producers = []
-    for i, kind in enumerate(("stable", "dynamic", "drift")):
+    kinds, sources, rate = ("stable", "dynamic", "drift"), 3, 10
+    for kind in kinds:
         producers.append(subprocess.Popen(
-            [PYTHON, "manage.py", "run_producer", "--kind", kind, "--sources", "3", "--rate", "10", "--duration",
+            [PYTHON, "manage.py", "run_producer", "--kind", kind, "--sources", str(sources), "--rate", str(rate), "--duration",
              str(duration), "--topic", run.topic, "--control-topic", run.control_topic, "--no-register",
              "--source-prefix", f"{prefix}-{kind}", "--progress-interval", "15"],
             cwd=ROOT, env=run.env, stdout=subprocess.PIPE, stderr=(ctx.workdir / f"producer-{kind}.log").open("w"),
             text=True))
+
+    def kinds_in_topic() -> set[str]:
+        found = set()
+        for msg in ctx.kafka.read_all(run.topic):
+            try:
+                found.add(parse_event(msg.value(), now_ms=None, max_future_skew_ms=0).source_id.split("-")[1])
+            except Exception:
+                continue
+        return found
+
+    wait_until(lambda: kinds_in_topic() >= set(kinds) or any(p.poll() is not None for p in producers),
+               timeout=90, interval=1.0, what="every producer to deliver its first events")
+    say(f"broker: producers running: {sorted(kinds_in_topic())}")
     time.sleep(before)  # the producers and the stack run normally first (a fixed part of the scenario)
     say("broker: stopping Kafka")
     try:
@@ -211,29 +226,35 @@ def broker_restart_case(ctx: Context, *, down_seconds: float = 46.0, before: flo
     finally:
         services("up", "kafka")
     down = up_started - down_at
-    attempted = 0
-    for p in producers:
-        out, _ = p.communicate(timeout=duration + 180)
-        try:
-            summary = json.loads(out.strip().splitlines()[-1])
-            attempted += summary["events"]
-            say(f"broker: producer exit {p.returncode}: events {summary['events']} delivered {summary['delivered']} "
-                f"errors {summary['delivery_errors']} undelivered {summary['undelivered']}")
-        except (ValueError, IndexError, KeyError):
-            say(f"broker: a producer exited {p.returncode} without a summary")
-    in_topic = set()
+    outputs = [p.communicate(timeout=duration + 180)[0] for p in producers]  # they drain, then exit
+    in_topic: dict[str, set[int]] = {kind: set() for kind in kinds}
     for msg in ctx.kafka.read_all(run.topic):
         try:
-            in_topic.add(parse_event(msg.value(), now_ms=None, max_future_skew_ms=0).event_id)
+            event = parse_event(msg.value(), now_ms=None, max_future_skew_ms=0)
         except Exception:
-            pass
+            continue
+        in_topic.setdefault(event.source_id.split("-")[1], set()).add(event.event_id)
+    producer_lost = 0
+    for kind, p, out in zip(kinds, producers, outputs):
+        try:
+            summary = json.loads(out.strip().splitlines()[-1])
+            generated = summary["events"]
+            say(f"broker: {kind} producer exit {p.returncode}: events {generated} delivered {summary['delivered']} "
+                f"errors {summary['delivery_errors']} undelivered {summary['undelivered']}; in the topic {len(in_topic[kind])}")
+        except (ValueError, IndexError, KeyError):
+            # It died without its summary: what it should have generated is its plan.
+            generated = int(round(rate * sources * 2 * duration))
+            say(f"broker: {kind} producer exited {p.returncode} without a summary (see {ctx.workdir}/producer-{kind}.log); "
+                f"planned {generated}, in the topic {len(in_topic[kind])}")
+        producer_lost += max(0, generated - len(in_topic[kind]))
+    all_in_topic = set().union(*in_topic.values())
     if not run.run_until_caught_up(timeout=180):
         say("broker: the stack did not catch up after the restart")
     run.stop()
     audit = run.audit()
     stored = set(audit["raw"]["event_ids"])
-    return {"down_seconds": round(down, 1), "producer_lost": max(0, attempted - len(in_topic)),
-            "consumer_lost": len(in_topic - stored)}
+    return {"down_seconds": round(down, 1), "producer_lost": producer_lost,
+            "consumer_lost": len(all_in_topic - stored)}
 
 
 # --- PostgreSQL outage -------------------------------------------------------------------------------
