@@ -174,6 +174,7 @@ from django.db.models import Count  # noqa: E402
 from django.forms.models import BaseInlineFormSet  # noqa: E402
 
 from config_app.models import DriftScenario, ScenarioRun, ScenarioRunTarget, ScenarioStep  # noqa: E402
+from config_app.scenario_rules import overlap_error  # noqa: E402
 
 
 class ScenarioStepFormSet(BaseInlineFormSet):
@@ -182,25 +183,18 @@ class ScenarioStepFormSet(BaseInlineFormSet):
 
     def clean(self):
         super().clean()
-        from producers.control import StepSpec, plan_schedule
-
-        specs = []
+        steps = []
         for form in self.forms:
             data = getattr(form, "cleaned_data", None)
             if not data or data.get("DELETE") or form.errors:
+                continue  # an invalid row is reported by its own validation
+            start, duration = data.get("start_offset_seconds"), data.get("duration_seconds")
+            if start is None or duration is None:
                 continue
-            try:
-                specs.append(StepSpec(
-                    source_id=data["source_id"], metric=data["metric"], kind=data["kind"],
-                    magnitude=data["magnitude"], start_offset_seconds=data["start_offset_seconds"],
-                    duration_seconds=data["duration_seconds"],
-                ))
-            except (KeyError, TypeError, ValueError):
-                continue  # the row's own validation reports it
-        try:
-            plan_schedule(specs)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from None
+            steps.append((data.get("source_id"), data.get("metric"), data.get("kind"), start, start + duration))
+        error = overlap_error(steps)
+        if error:
+            raise ValidationError(error)
 
 
 class ScenarioStepInline(admin.TabularInline):

@@ -16,7 +16,6 @@ without ``stop`` being set is treated as a failure too.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -72,7 +71,10 @@ def _drop_broken_connection() -> None:
     connection.close_if_unusable_or_obsolete()
 
 
-def build_detector(*, checkpoint_seconds: float = 30.0, name: str = "detector") -> tuple[StreamRunner, DetectorHandler]:
+def build_detector(*, checkpoint_seconds: float = 30.0, name: str = "detector", clickhouse=None,
+                   record_sources=sources_seen_record) -> tuple[StreamRunner, DetectorHandler]:
+    """A detector consumer; ``clickhouse`` and ``record_sources`` default to the real ones
+    (the failure tests pass wrappers that make one write step fail)."""
     handler = DetectorHandler(
         settings=DetectorSettings(
             database=settings.CLICKHOUSE_DATABASE,
@@ -80,10 +82,9 @@ def build_detector(*, checkpoint_seconds: float = 30.0, name: str = "detector") 
             max_future_skew_seconds=settings.DETECTOR_MAX_FUTURE_SKEW_SECONDS,
             config_refresh_seconds=settings.CONFIG_REFRESH_SECONDS,
             checkpoint_seconds=checkpoint_seconds,
-            source_inactivity_seconds=settings.SOURCE_INACTIVITY_SECONDS,
             status_flush_seconds=settings.STATUS_FLUSH_SECONDS,
         ),
-        clickhouse=get_client(),
+        clickhouse=clickhouse or get_client(),
         dead_letters=DeadLetters(bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS, topic=settings.KAFKA_DLQ_TOPIC),
         config=ConfigReloader(
             load=detection_config_load,
@@ -93,8 +94,9 @@ def build_detector(*, checkpoint_seconds: float = 30.0, name: str = "detector") 
             name=f"{name}.config",
         ),
         sources=SourceTracker(
-            record_sources=sources_seen_record,
+            record_sources=record_sources,
             deactivate_sources=sources_deactivate,
+            record_seconds=settings.SOURCE_RECORD_SECONDS,
             inactivity_seconds=settings.SOURCE_INACTIVITY_SECONDS,
             on_thread_exit=_close_thread_connection,
             name=f"{name}.sources",
@@ -103,9 +105,9 @@ def build_detector(*, checkpoint_seconds: float = 30.0, name: str = "detector") 
     return _events_runner(handler, group=settings.KAFKA_DETECTOR_GROUP, name=name), handler
 
 
-def build_ingester() -> tuple[StreamRunner, RawEventIngestHandler]:
+def build_ingester(*, clickhouse=None) -> tuple[StreamRunner, RawEventIngestHandler]:
     handler = RawEventIngestHandler(
-        clickhouse=get_client(),
+        clickhouse=clickhouse or get_client(),
         database=settings.CLICKHOUSE_DATABASE,
         max_future_skew_seconds=settings.DETECTOR_MAX_FUTURE_SKEW_SECONDS,
     )
@@ -130,19 +132,6 @@ def stream_part(build: Callable[[], tuple[StreamRunner, object]], totals: dict |
                     totals["raw_events_written"] = totals.get("raw_events_written", 0) + handler.written
 
     return run
-
-
-def stop_on_signals() -> threading.Event:
-    """An event set by SIGTERM/SIGINT: services drain, write and commit, then return."""
-    stop = threading.Event()
-
-    def _handler(signum, frame):
-        log.info("signal %s: draining and stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _handler)
-    signal.signal(signal.SIGINT, _handler)
-    return stop
 
 
 @dataclass

@@ -141,6 +141,8 @@ DETECTOR_METRICS_PORT = env.int("DETECTOR_METRICS_PORT", default=9108)
 # Producers: how long a message may wait for the broker (librdkafka retries meanwhile).
 PRODUCER_DELIVERY_TIMEOUT_SECONDS = env.float("PRODUCER_DELIVERY_TIMEOUT_SECONDS", default=600.0)
 SOURCE_INACTIVITY_SECONDS = env.float("SOURCE_INACTIVITY_SECONDS", default=300.0)
+# Source liveness (first/last seen) is written to Postgres at most this often, off the consumer thread.
+SOURCE_RECORD_SECONDS = env.float("SOURCE_RECORD_SECONDS", default=10.0)
 # Statuses are coalesced (newest per key) and written at most this often; transitions are
 # always written with their batch.
 STATUS_FLUSH_SECONDS = env.float("STATUS_FLUSH_SECONDS", default=1.0)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 
-from clickhouse_connect.driver.exceptions import OperationalError as ClickHouseOperationalError
 from django.conf import settings
 from django.db import InterfaceError as DjangoInterfaceError
 from django.db import OperationalError as DjangoOperationalError
@@ -27,6 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config_app.models import SourceMetadata
+from detection.clickhouse.client import ClickHouseUnavailable
 from detection.clickhouse.readers import DRIFT_EVENT_TYPES, DRIFT_STATES, DRIFT_STATUS_ORDERINGS, EventPosition
 from monitoring_api import selectors
 from monitoring_api.fields import FiniteFloatField, QueryStringField, UInt64StringField, UtcDateTimeField
@@ -117,7 +117,7 @@ class ReadOnlyApi(APIView):
 
     def handle_exception(self, exc):
         # A store that cannot be reached is an outage, not a bug: 503 with a short JSON reason.
-        if isinstance(exc, (ClickHouseOperationalError, DjangoOperationalError, DjangoInterfaceError)):
+        if isinstance(exc, (ClickHouseUnavailable, DjangoOperationalError, DjangoInterfaceError)):
             logger.warning("%s: backing store unavailable: %s", type(self).__name__, exc)
             return Response(
                 {"detail": f"A backing store is unavailable ({type(exc).__module__.split('.')[0]}: {type(exc).__name__}); see /health."},

@@ -31,6 +31,7 @@ from django.db import connections
 
 from detection.clickhouse import readers
 from detection.clickhouse.client import get_client
+from detection.stream.probe import KafkaUnavailable, kafka_metadata
 from detection.stream import health as stream_health
 
 logger = logging.getLogger(__name__)
@@ -80,23 +81,10 @@ def _clickhouse_probe(timeout_seconds: float) -> dict[str, Any]:
 
 
 def _kafka_probe(timeout_seconds: float) -> dict[str, Any]:
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient(
-        {
-            "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
-            "socket.timeout.ms": max(10, int(timeout_seconds * 1000)),
-            "socket.connection.setup.timeout.ms": max(1000, int(timeout_seconds * 1000)),
-            # librdkafka would print every refused connection to stderr; route it to logging.
-            "logger": logging.getLogger("kafka.health"),
-        }
-    )
     try:
-        metadata = admin.list_topics(timeout=timeout_seconds)
-    except KafkaException as exc:
-        raise ProbeFailed(str(exc.args[0]) if exc.args else "no metadata from the brokers") from exc
-    return {"brokers": len(metadata.brokers), "topics": len(metadata.topics)}
+        return kafka_metadata(settings.KAFKA_BOOTSTRAP_SERVERS, timeout_seconds=timeout_seconds)
+    except KafkaUnavailable as exc:
+        raise ProbeFailed(str(exc)) from exc
 
 
 def _probes() -> dict[str, Callable[[float], dict[str, Any]]]:

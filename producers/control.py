@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from config_app.scenario_rules import overlap_error
 from detection.core.events import InvalidEvent, iso_to_ms, ms_to_iso
 from producers.signals import Effect
 
@@ -203,21 +204,16 @@ def plan_schedule(steps: Sequence[StepSpec], time_scale: float = 1.0) -> list[Pl
     """
     if not _is_real(time_scale) or time_scale <= 0:
         raise ValueError(f"time_scale must be a finite number > 0, got {time_scale!r}")
-    windows: dict[tuple[str, str, str], list[tuple[float, float, int]]] = {}
+    windows = []
     actions: list[tuple[float, int, int, PlannedAction]] = []
     for index, step in enumerate(steps):
         start, end = step_window(step, time_scale)
-        windows.setdefault((step.source_id, step.metric, step.kind), []).append((start, end, index))
+        windows.append((step.source_id, step.metric, step.kind, start, end))
         actions.append((start, 1, index, PlannedAction(start, START, index, step)))
         actions.append((end, 0, index, PlannedAction(end, STOP, index, step)))
-    for (source_id, metric, kind), spans in windows.items():
-        spans.sort()
-        for (_, end, first), (start, _, second) in zip(spans, spans[1:]):
-            if start < end:
-                raise ValueError(
-                    f"steps {first + 1} and {second + 1} overlap on {source_id}/{metric} ({kind}); "
-                    "steps with the same target and kind must not overlap"
-                )
+    error = overlap_error(windows)
+    if error:
+        raise ValueError(error)
     actions.sort(key=lambda item: item[:3])
     return [item[3] for item in actions]
 

@@ -21,14 +21,14 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from django.db import close_old_connections, connection
-
-from config_app.models import DriftScenario, ScenarioRun, ScenarioRunTarget
+from config_app.models import DriftScenario, ScenarioRun
+from config_app.scenario_selectors import scenario_steps_get
+from config_app.services.scenarios import scenario_run_finish, scenario_run_start, scenario_target_acknowledged
+from detection.core.events import datetime_to_ms
 from producers.control import START, STOP, ControlCommand, StepSpec, plan_schedule, step_window
 
 __all__ = ["Clock", "ScenarioRunFailed", "SystemClock", "scenario_execute", "scenario_steps"]
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
 class ScenarioRunFailed(RuntimeError):
@@ -66,17 +66,6 @@ class SystemClock:
         return self.stop.wait(max(0.0, seconds))
 
 
-def _ms(moment: dt.datetime) -> int:
-    return (moment - _EPOCH) // dt.timedelta(milliseconds=1)
-
-
-def _db_ready() -> None:
-    # A controller waits minutes between writes: drop a connection the server closed meanwhile
-    # (not inside a transaction, e.g. a test's, which must keep its connection).
-    if not connection.in_atomic_block:
-        close_old_connections()
-
-
 def scenario_steps(scenario: DriftScenario) -> list[StepSpec]:
     """The scenario's steps as plain values, in their stored order."""
     return [
@@ -88,7 +77,7 @@ def scenario_steps(scenario: DriftScenario) -> list[StepSpec]:
             start_offset_seconds=step.start_offset_seconds,
             duration_seconds=step.duration_seconds,
         )
-        for step in scenario.steps.order_by("start_offset_seconds", "id")
+        for step in scenario_steps_get(scenario)
     ]
 
 
@@ -114,43 +103,31 @@ def scenario_execute(
         raise ValueError(f"scenario {scenario.name!r} has no steps")
     schedule = plan_schedule(steps, time_scale)
 
-    _db_ready()
     started_at = clock.now()
     t0 = clock.monotonic()
-    run = ScenarioRun.objects.create(
-        scenario=scenario, started_at=started_at, status=ScenarioRun.Status.RUNNING,
-        seed=scenario.seed, time_scale=time_scale,
-    )
-    targets = []
-    for step in steps:
-        start, end = step_window(step, time_scale)
-        targets.append(ScenarioRunTarget(
-            run=run, source_id=step.source_id, metric=step.metric, kind=step.kind, magnitude=step.magnitude,
-            planned_start=started_at + dt.timedelta(seconds=start),
-            planned_end=started_at + dt.timedelta(seconds=end),
-        ))
-    ScenarioRunTarget.objects.bulk_create(targets)
+    windows = [step_window(step, time_scale) for step in steps]
+    run, targets = scenario_run_start(scenario=scenario, started_at=started_at, time_scale=time_scale, targets=[
+        (step.source_id, step.metric, step.kind, step.magnitude,
+         started_at + dt.timedelta(seconds=start), started_at + dt.timedelta(seconds=end))
+        for step, (start, end) in zip(steps, windows)
+    ])
     log(f"run {run.pk} of scenario {scenario.name!r} started: {len(steps)} step(s), {len(schedule)} command(s), "
         f"time scale {time_scale:g}")
 
-    active: dict[int, ScenarioRunTarget] = {}
+    active: dict[int, object] = {}  # step index -> its ScenarioRunTarget, while started
 
     def send(command: str, index: int) -> None:
         target = targets[index]
         cmd = ControlCommand(
             command=command, run_id=run.pk, source_id=target.source_id, metric=target.metric,
-            kind=target.kind, magnitude=float(target.magnitude), issued_at_ms=_ms(clock.now()),
+            kind=target.kind, magnitude=float(target.magnitude), issued_at_ms=datetime_to_ms(clock.now()),
         )
         publish(cmd)
         acknowledged = clock.now()
-        _db_ready()
+        scenario_target_acknowledged(target, started=command == START, at=acknowledged)
         if command == START:
-            target.actual_start = acknowledged
-            target.save(update_fields=["actual_start"])
             active[index] = target
         else:
-            target.actual_end = acknowledged
-            target.save(update_fields=["actual_end"])
             active.pop(index, None)
         log(f"run {run.pk}: {command} {target.source_id}/{target.metric} {target.kind} {target.magnitude:g} "
             f"acknowledged at {acknowledged.isoformat()}")
@@ -189,8 +166,4 @@ def scenario_execute(
 
 
 def _finish(run: ScenarioRun, status: str, errors: list[str], clock: Clock) -> None:
-    _db_ready()
-    run.status = status
-    run.error = "\n".join(errors)
-    run.finished_at = max(clock.now(), run.started_at)
-    run.save(update_fields=["status", "error", "finished_at"])
+    scenario_run_finish(run, status=status, errors=errors, finished_at=clock.now())

@@ -14,6 +14,11 @@ from urllib.parse import urlparse
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import OperationalError as ClickHouseUnavailable
+
+__all__ = ["ClickHouseUnavailable", "close_client", "create_client", "get_client", "is_embedded"]
+# ClickHouseUnavailable: the server could not be reached (the API maps it to 503); exported here
+# so that no other app imports the driver.
 
 _lock = threading.Lock()
 _client: Client | None = None

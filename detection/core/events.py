@@ -52,6 +52,7 @@ detection.core.events.InvalidEvent: not_a_number: value must be a JSON number, g
 
 from __future__ import annotations
 
+import calendar
 import datetime as _dt
 import hashlib
 import json
@@ -65,6 +66,7 @@ __all__ = [
     "MAX_ABS_VALUE",
     "MAX_EVENT_TIME_MS",
     "MIN_EVENT_TIME_MS",
+    "datetime_to_ms",
     "MAX_NAME_LENGTH",
     "Event",
     "InvalidEvent",
@@ -101,6 +103,7 @@ _pack_double = struct.Struct("<d").pack
 _md5 = hashlib.md5
 _isfinite = math.isfinite
 _fromisoformat = _dt.datetime.fromisoformat
+_timegm = calendar.timegm
 
 
 class InvalidEvent(ValueError):
@@ -183,6 +186,22 @@ def ms_to_iso(ms: int) -> str:
     '1969-12-31T23:59:59.999Z'
     """
     return (_EPOCH_NAIVE + _dt.timedelta(milliseconds=ms)).isoformat(timespec="milliseconds") + "Z"
+
+
+def datetime_to_ms(value: _dt.datetime) -> int:
+    """An aware datetime -> UTC epoch milliseconds, floored like event times (exact integer
+    arithmetic, no float rounding). The one conversion the project uses.
+
+    >>> datetime_to_ms(_dt.datetime(2024, 1, 1, 0, 0, 0, 123999, tzinfo=_UTC))
+    1704067200123
+    >>> datetime_to_ms(_dt.datetime(1969, 12, 31, 23, 59, 59, 999500, tzinfo=_UTC))
+    -1
+    """
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"expected an aware datetime, got naive {value!r}")
+    # timegm + microseconds rather than (value - epoch) // 1 ms: Airflow hands in pendulum
+    # DateTimes, whose differences do not support // timedelta.
+    return _timegm(value.utctimetuple()) * 1000 + value.microsecond // 1000
 
 
 def iso_to_ms(text: str, *, assume_utc: bool = False) -> int:

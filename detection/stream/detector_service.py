@@ -68,8 +68,6 @@ class DetectorSettings:
     max_future_skew_seconds: float
     config_refresh_seconds: float
     checkpoint_seconds: float = 30.0
-    source_inactivity_seconds: float = 300.0
-    source_record_seconds: float = 10.0
     lag_refresh_seconds: float = 5.0
     status_flush_seconds: float = 1.0
 

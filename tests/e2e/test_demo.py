@@ -79,9 +79,9 @@ def test_shortened_demo_detects_every_injected_drift_without_false_starts(demo_e
         demo.drain()
         # the API of the running stack answers with what the detector wrote
         assert _get(f"{demo.base_url}/health")["status"] == "ok"
-        status = _get(f"{demo.base_url}/drift/status?page_size=100")
+        status = _get(f"{demo.base_url}/drift/status?limit=100")
         assert status["count"] == 30
-        events = _get(f"{demo.base_url}/drift/events?source_id=drift-000&page_size=50")["results"]
+        events = _get(f"{demo.base_url}/drift/events?source_id=drift-000&limit=50")["results"]
         assert [e["event_type"] for e in events] == ["DRIFT_END", "DRIFT_START"]  # newest first
         live_report = _get(f"{demo.base_url}/drift/report?since={demo.live_since}")
         assert live_report["totals"]["detected"] == 2 and live_report["totals"]["false_starts"] == 0

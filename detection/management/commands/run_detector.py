@@ -6,7 +6,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from prometheus_client import start_http_server
 
-from detection.wiring import SupervisionPolicy, build_detector, build_ingester, stop_on_signals, stream_part, supervise
+from driftsite.shutdown import StopRequest, stop_on_signals
+from detection.wiring import SupervisionPolicy, build_detector, build_ingester, stream_part, supervise
 
 
 class Command(BaseCommand):
@@ -24,7 +25,11 @@ class Command(BaseCommand):
                             help="how often each partition's detector state is checkpointed")
 
     def handle(self, *args, **options):
-        stop = stop_on_signals()
+        request = StopRequest()
+        with stop_on_signals(request):
+            self._run(request.event, options)
+
+    def _run(self, stop, options):
         if options["metrics_port"]:
             start_http_server(options["metrics_port"], addr="127.0.0.1")
         totals: dict = {}

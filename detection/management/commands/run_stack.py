@@ -22,7 +22,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from detection.wiring import SupervisionPolicy, build_detector, build_ingester, stop_on_signals, stream_part, supervise
+from driftsite.shutdown import StopRequest, stop_on_signals
+from detection.wiring import SupervisionPolicy, build_detector, build_ingester, stream_part, supervise
 
 log = logging.getLogger("detection.stack")
 
@@ -80,7 +81,11 @@ class Command(BaseCommand):
                             help="Prometheus metrics of the stream services (0 = off; the API also serves /metrics)")
 
     def handle(self, *args, **options):
-        stop = stop_on_signals()
+        request = StopRequest()
+        with stop_on_signals(request):
+            self._run(request.event, options)
+
+    def _run(self, stop, options):
         call_command("migrate_clickhouse", verbosity=0)
         if options["metrics_port"]:
             from prometheus_client import start_http_server

@@ -16,10 +16,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from config_app.models import DriftScenario, ScenarioRun
+from config_app.scenario_selectors import scenario_get, scenario_names_get
 from producers.control import plan_schedule
 from producers.controller import ScenarioRunFailed, SystemClock, scenario_execute, scenario_steps
 from producers.kafka import ControlPublisher, KafkaSetupError, producer_config
-from producers.shutdown import StopRequest, stop_on_signals
+from driftsite.shutdown import StopRequest, stop_on_signals
 
 
 def _positive(text: str) -> float:
@@ -44,9 +45,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         try:
-            scenario = DriftScenario.objects.get(name=opts["scenario"])
+            scenario = scenario_get(opts["scenario"])
         except DriftScenario.DoesNotExist:
-            names = ", ".join(DriftScenario.objects.values_list("name", flat=True)) or "none; try seed_scenarios"
+            names = ", ".join(scenario_names_get()) or "none; try seed_scenarios"
             raise CommandError(f"no scenario named {opts['scenario']!r} (have: {names})") from None
         time_scale = opts["time_scale"]
         try:

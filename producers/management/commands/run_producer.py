@@ -20,8 +20,8 @@ from detection.core.events import InvalidEvent, iso_to_ms
 from producers.injection import InjectionRates
 from producers.kafka import ControlListener, KafkaSetupError, KeyedProducer, producer_config
 from producers.runner import ProducerPlan, ProducerRun, source_ids_for
-from producers.services import sources_register
-from producers.shutdown import StopRequest, stop_on_signals
+from config_app.services.sources import sources_register
+from driftsite.shutdown import StopRequest, stop_on_signals
 from producers.signals import SIGNAL_KINDS
 
 

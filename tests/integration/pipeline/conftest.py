@@ -37,7 +37,10 @@ def topics(kafka_bootstrap, settings):
 
 def produce(bootstrap: str, topic: str, messages) -> int:
     """Produce (key, value) pairs and wait for every delivery; returns the count."""
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 10})
+    # lz4 + a large message.max.bytes: poison tests send a 5 MB (compressible) record, as an
+    # attacker's producer can
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 10,
+                         "compression.type": "lz4", "message.max.bytes": 10_000_000})
     errors = []
     n = 0
     for key, value in messages:

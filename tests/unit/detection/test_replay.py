@@ -15,7 +15,7 @@ import pytest
 from detection.core.events import encode_event, iso_to_ms, ms_to_iso
 
 REPO = Path(__file__).resolve().parents[3]
-NAB = Path("/work/shared/nab")
+NAB = Path(__file__).resolve().parents[4] / "shared" / "nab"  # ../shared/nab beside the repo
 T0 = 1_704_067_200_000
 THRESHOLD_FLAGS = [
     "--window-seconds", "60", "--min-samples", "30", "--z-threshold", "2", "--std-ratio-threshold", "2",
@@ -196,10 +196,10 @@ def test_missing_input_file_is_an_argparse_error(tmp_path):
     assert code == 2 and "no such file" in stderr
 
 
-@pytest.mark.skipif(not NAB.is_dir(), reason="NAB series not available")
 def test_nab_series_replays_with_assume_utc_and_flags_the_labelled_window():
     """Real data: NAB realKnownCause/cpu_utilization_asg_misconfiguration (5-min samples, no
     offset in its timestamps). Naive timestamps are rejected unless --assume-utc is given."""
+    assert NAB.is_dir(), f"the shared NAB data is missing: expected {NAB} (../shared/nab beside the repo)"
     series = NAB / "series" / "realKnownCause__cpu_utilization_asg_misconfiguration.csv"
     labels = json.loads((NAB / "labels.json").read_text())["realKnownCause/cpu_utilization_asg_misconfiguration"]
     code, transitions, summary, _ = replay("--input", str(series), "--baseline-fraction", "0.15")

@@ -1,4 +1,5 @@
-"""SIGTERM / SIGINT -> a stop flag, for the long-running producer and controller commands."""
+"""SIGTERM / SIGINT -> a stop flag, for every long-running command (stack, detector, producers,
+controller): the command drains, writes, commits and exits."""
 
 from __future__ import annotations
 
