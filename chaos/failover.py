@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--detectors", type=int, default=3)
     parser.add_argument("--kill-one", action="store_true")
-    parser.add_argument("--timeout", type=float, default=240.0)
+    parser.add_argument("--timeout", type=float, default=150.0, help="seconds to wait for the group to catch up")
     args = parser.parse_args(argv)
 
     import django
@@ -56,12 +56,15 @@ def main(argv: list[str] | None = None) -> int:
         t.start()
     deadline = time.monotonic() + args.timeout
     if args.kill_one:
-        victim = parts[1][1]
-        # mid-scenario: after the victim has committed at least one batch, while work remains
-        while time.monotonic() < deadline and victim.batches < 2:
+        # Mid-scenario: the first detector that has committed two batches (it holds partitions and
+        # work remains) is stopped as a crash would stop it; after 60 s, the busiest one.
+        detectors = [(name, runner) for name, runner, _ in parts[1:]]
+        kill_deadline = time.monotonic() + 60
+        while time.monotonic() < kill_deadline and not any(r.batches >= 2 for _, r in detectors):
             time.sleep(0.05)
+        name, victim = max(detectors, key=lambda nr: nr[1].batches)
         victim.kill()
-        print(f"failover: killed detector-0 after {victim.batches} batches", file=sys.stderr, flush=True)
+        print(f"failover: killed {name} after {victim.batches} batches", file=sys.stderr, flush=True)
     while time.monotonic() < deadline and not (
         kafka.group_caught_up(group, topic) and kafka.group_caught_up(settings.KAFKA_INGEST_GROUP, topic)
     ):
@@ -69,14 +72,17 @@ def main(argv: list[str] | None = None) -> int:
     for stop in stops.values():
         stop.set()
     for t in threads:
-        t.join(timeout=120)
+        t.join(timeout=30)
+    stuck = [t.name for t in threads if t.is_alive()]
+    if stuck:
+        errors.append(f"did not stop within 30 s of the stop request: {stuck}")
     if errors:
         print("\n".join(errors), file=sys.stderr)
     client = get_client()
     db = settings.CLICKHOUSE_DATABASE
     print(json.dumps({"raw": raw_event_audit(client, database=db), "transitions": drift_transitions(client, database=db),
-                      "errors": errors}))
-    return 0
+                      "errors": errors, "detector_lag": kafka.group_lag(group, topic)}), flush=True)
+    os._exit(0)  # a stuck consumer thread must not keep the process (and the case) alive
 
 
 if __name__ == "__main__":

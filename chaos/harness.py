@@ -173,6 +173,19 @@ class Kafka:
         finally:
             consumer.close()
 
+    def group_lag(self, group: str, topic: str) -> int:
+        """Messages of ``topic`` that ``group`` has not committed."""
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": group, "enable.auto.commit": False})
+        try:
+            parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            lag = 0
+            for tp in consumer.committed([TopicPartition(topic, p) for p in parts], timeout=10):
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)
+                lag += high - (tp.offset if tp.offset >= 0 else low)
+            return lag
+        finally:
+            consumer.close()
+
     def group_caught_up(self, group: str, topic: str) -> bool:
         """Whether ``group`` has committed every message of ``topic``."""
         consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": group, "enable.auto.commit": False})
@@ -279,7 +292,7 @@ class Run:
             os.kill(self.stack.pid, signal.SIGKILL)
         self.stack.wait(timeout=30)
 
-    def stop(self, timeout: float = 120.0) -> int | None:
+    def stop(self, timeout: float = 60.0) -> int | None:
         """SIGTERM (drain, write, commit) and wait; returns the exit status."""
         if self.stack is None:
             return None
