@@ -9,15 +9,17 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export DJANGO_SETTINGS_MODULE := driftsite.settings
 
-.PHONY: help setup services services-status services-down migrate seed demo test test-unit chaos chromium bench bench-core bench-pipeline bench-baselines bench-api
+.PHONY: help setup services services-status services-down migrate seed demo test test-airflow test-unit chaos chromium bench bench-core bench-pipeline bench-baselines bench-api
 
 help:
 	@echo "make demo            set everything up and run the system end to end (embedded mode)"
+	@echo "make demo AIRFLOW=1  the same with Airflow scheduling the baseline fold (every minute)"
 	@echo "make test            set everything up and run the whole test suite"
 	@echo "make setup           virtualenv at $(VENV) with all dependencies (Airflow included)"
-	@echo "make services        start PostgreSQL and Kafka (scripts/services up)"
+	@echo "make services        start PostgreSQL, Kafka and (with Go) Alertmanager (scripts/services up)"
 	@echo "make services-status / services-down"
 	@echo "make migrate         Postgres (Django) and ClickHouse migrations"
+	@echo "make test-airflow    the e2e test in which a real Airflow scheduler runs the baseline DAG (3-5 min here)"
 	@echo "make test-unit       only the pure unit tests (no services)"
 	@echo "make chaos           fault suite against the real services (JSON on the last line, < 15 min)"
 	@echo "make bench-core      detection core benchmark (JSON on the last line)"
@@ -67,11 +69,16 @@ demo: setup
 	scripts/services up && \
 	$(PY) manage.py migrate --noinput && $(PY) manage.py migrate_clickhouse && \
 	$(PY) manage.py seed_config && $(PY) manage.py seed_scenarios && \
-	$(PY) scripts/demo.py
+	$(PY) scripts/demo.py $(if $(filter-out 0,$(AIRFLOW)),--airflow)
 
+# The Airflow scheduler e2e test starts Airflow (about a minute here) and waits for scheduled
+# runs, so it has its own target; .ci/run calls both.
 test: services chromium
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not airflow_scheduler"
+
+test-airflow: services
+	$(PY) -m pytest -m airflow_scheduler -s
 
 test-unit: setup
 	$(PY) -m pytest tests/unit

@@ -35,7 +35,7 @@ class ReadOnlyAdminMixin:
 class MetricThresholdAdmin(admin.ModelAdmin):
     list_display = (
         "scope", "source_id", "metric", "window_seconds", "min_samples", "z_threshold",
-        "std_ratio_threshold", "enter_hits", "exit_hits", "allowed_lateness_seconds", "enabled", "updated_at",
+        "std_ratio_threshold", "enter_hits", "exit_hits", "allowed_lateness_seconds", "severity", "enabled", "updated_at",
     )
     list_filter = ("enabled", "metric")
     search_fields = ("source_id", "metric")
@@ -47,6 +47,7 @@ class MetricThresholdAdmin(admin.ModelAdmin):
         ("Window", {"fields": ("window_seconds", "min_samples", "allowed_lateness_seconds")}),
         ("Drift rule", {"fields": ("z_threshold", "std_ratio_threshold", "enter_hits", "exit_hits")}),
         ("Baseline", {"fields": ("baseline_excludes_drifting",)}),
+        ("Alerting", {"fields": ("severity",)}),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
 
@@ -73,7 +74,7 @@ class BaselineHistoryInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = BaselineHistory
     formset = LatestHistoryFormSet
     verbose_name_plural = f"history (latest {HISTORY_INLINE_ROWS} updates)"
-    fields = ("recorded_at", "kind", "events", "count", "mean", "std", "high_water_mark")
+    fields = ("recorded_at", "kind", "run_id", "events", "count", "mean", "std", "high_water_mark")
     readonly_fields = fields
     ordering = ("-recorded_at", "-id")
     extra = 0
@@ -121,10 +122,10 @@ class BaselineStatsAdmin(admin.ModelAdmin):
 class BaselineHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: one row per baseline update per key, written by the baseline fold."""
 
-    list_display = ("recorded_at", "source_id", "metric", "kind", "events", "count", "mean", "std",
+    list_display = ("recorded_at", "source_id", "metric", "kind", "run_id", "events", "count", "mean", "std",
                     "high_water_mark")
     list_filter = ("kind", "recorded_at")
-    search_fields = ("baseline__source_id", "baseline__metric")
+    search_fields = ("baseline__source_id", "baseline__metric", "run_id")
     list_select_related = ("baseline",)
     date_hierarchy = "recorded_at"
     show_full_result_count = False

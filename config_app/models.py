@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
@@ -78,6 +78,12 @@ class MetricThreshold(models.Model):
         help_text="How far behind a key's newest event time an event may arrive and still count (>= 0).",
     )
     enabled = models.BooleanField(default=True)
+    severity = models.CharField(
+        max_length=32, default="warning",
+        validators=[RegexValidator(r"^[a-z][a-z0-9_-]*$", "Lower-case letters, digits, '_' or '-', starting with a letter.")],
+        help_text="The `severity` label of this scope's drift alerts in Alertmanager (e.g. info, warning, critical). "
+                  "Resolved like every other field: the most specific enabled row wins.",
+    )
     baseline_excludes_drifting = models.BooleanField(
         default=False,
         help_text="Leave raw events that fall inside this key's DRIFTING intervals (drift_events) out of its "
@@ -102,6 +108,11 @@ class MetricThreshold(models.Model):
                 Q(allowed_lateness_seconds__gte=0),
                 "metric_thresholds_lateness_non_negative",
                 "allowed_lateness_seconds must not be negative.",
+            ),
+            _check(
+                Q(severity__regex=r"^[a-z][a-z0-9_-]*$"),
+                "metric_thresholds_severity_label",
+                "severity must be lower-case letters, digits, '_' or '-', starting with a letter.",
             ),
             _check(
                 Q(source_id="") | ~Q(metric=""),
@@ -245,12 +256,20 @@ class BaselineHistory(models.Model):
     m2 = models.FloatField()
     high_water_mark = models.DateTimeField(help_text="Fold watermark (ingest time) after this update.")
     recorded_at = models.DateTimeField(db_default=Now(), help_text="Database time of the transaction that made the update.")
+    run_id = models.CharField(
+        max_length=250, blank=True, default="",
+        help_text="The Airflow DAG run that produced this version (empty: run_stack's timer or update_baselines).",
+    )
 
     class Meta:
         db_table = "baseline_history"
         verbose_name_plural = "baseline history"
         ordering = ["-recorded_at", "-id"]
-        indexes = [models.Index(fields=["baseline", "-recorded_at"], name="baseline_history_key_time")]
+        indexes = [
+            models.Index(fields=["baseline", "-recorded_at"], name="baseline_history_key_time"),
+            # A retried DAG run looks up what its first attempt folded (baseline_fold_for_run).
+            models.Index(fields=["run_id"], name="baseline_history_run_id", condition=~Q(run_id="")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.baseline_id} @ {self.high_water_mark}: n={self.count} mean={self.mean:.6g} std={self.std:.6g}"

@@ -20,6 +20,7 @@ THRESHOLD_FIELDS = (
     "enter_hits",
     "exit_hits",
     "allowed_lateness_seconds",
+    "severity",
 )
 
 
@@ -34,6 +35,7 @@ class ThresholdRule:
     enter_hits: int
     exit_hits: int
     allowed_lateness_seconds: float
+    severity: str = "warning"  # the alert's severity label (not a detection parameter)
 
 
 @dataclass(frozen=True)
@@ -81,3 +83,10 @@ def baseline_map_get() -> dict[tuple[str, str], Baseline]:
     for source_id, metric, count, mean, m2 in BaselineStats.objects.values_list("source_id", "metric", "count", "mean", "m2"):
         out[(source_id, metric)] = Baseline(mean=mean, std=sample_std(count, m2), count=count)
     return out
+
+
+def source_type_map_get() -> dict[str, str]:
+    """source_id -> source_type of every registered source: one query."""
+    from config_app.models import SourceMetadata
+
+    return dict(SourceMetadata.objects.values_list("source_id", "source_type"))

@@ -1,12 +1,20 @@
 """Fold new raw events into the long-term baselines (Postgres `baseline_stats`).
 
-Every `BASELINE_INTERVAL_SECONDS` (default 60) one task calls
-`config_app.services.baselines.baseline_fold(until=data_interval_end)`: raw events ingested
-since the stored high-water mark (up to `until` minus `BASELINE_SAFETY_LAG_SECONDS`) are
+Every `BASELINE_INTERVAL_SECONDS` (default 60) one task folds the raw events ingested since the
+stored high-water mark (up to `data_interval_end` minus `BASELINE_SAFETY_LAG_SECONDS`),
 deduplicated and aggregated per key in ClickHouse and Chan-merged into `baseline_stats`; the new
-high-water mark is committed in the same transaction. Re-running or clearing a run changes
-nothing; an overlapping run waits on a row lock. All logic lives in that function (also used by
-`manage.py update_baselines` and the embedded stack); this file only schedules it.
+high-water mark is committed in the same transaction, and every baseline version it writes
+records this DAG run's id. `BASELINE_FOLD_VIA` chooses where the fold runs:
+
+- `endpoint` (embedded mode): the task asks `run_stack`, which owns chDB, through its internal
+  authenticated endpoint (`INTERNAL_API_URL`, `INTERNAL_API_TOKEN`) and waits for the answer;
+- `direct` (server mode, and anything else): the task folds itself against ClickHouse.
+
+Both run `config_app.services.baselines.baseline_fold_for_run`. The task returns (XCom) the
+result, the counts and the high-water mark; a failure fails the task with the reason. Re-running,
+retrying or clearing a run never counts an event twice: a repeated run folds nothing and returns
+what the run folded the first time. This file only schedules; the logic lives in
+`config_app/fold_endpoint.py` and `config_app/services/baselines.py`.
 
 The interval is read from the environment here (not from Django settings) to keep parsing cheap.
 """
@@ -41,12 +49,10 @@ def baseline_update():
         from driftsite.bootstrap import django_setup
 
         django_setup()
-        from config_app.services.baselines import baseline_fold
+        from config_app.fold_endpoint import fold_for_dag_run
 
         # A manual run without a logical date has no data interval: fold up to when it was due.
-        result = baseline_fold(until=data_interval_end or dag_run.run_after)
-        return {"keys_updated": result.keys_updated, "events_folded": result.events_folded,
-                "high_water_mark": result.high_water_mark.isoformat() if result.high_water_mark else None}
+        return fold_for_dag_run(run_id=dag_run.run_id, until=data_interval_end or dag_run.run_after)
 
     fold_raw_events()
 

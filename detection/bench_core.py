@@ -13,6 +13,13 @@ fresh detector / fresh river state) and the best run is reported, as ``timeit`` 
 machine is shared, and the best run is the one least disturbed by other processes. The paired
 ratios of each repetition are reported too.
 
+The decoder (:func:`~detection.core.events.parse_event`: JSON, validation, event time, event_id)
+is measured alone on the first ``--decode-events`` (default 200,000) events of the 10k-key stream,
+encoded as producers send them: ``decode_us_per_event`` and ``decode_events_per_s`` (best run),
+next to the decoder of version 0.1 (:func:`reference_parse_event`, MD5 ids and fromisoformat) on
+the same payloads, alternating: ``decode_speedup_vs_v0_1`` (best vs best) and its median paired
+ratio.
+
 Prints progress lines, then, as its LAST line, one JSON object with ``events_per_s_1_key``,
 ``events_per_s_10k_keys``, ``river_events_per_s_10k_keys``, ``ratio_vs_river_10k_keys`` and
 ``state_bytes_per_key`` (tracemalloc: memory retained by the detector after the stream is
@@ -24,18 +31,23 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
+import hashlib
 import json
+import math
 import os
 import platform
 import statistics
 import random
+import struct
 import sys
 import time
 import tracemalloc
 
+import orjson
+
 from detection.core.config import Baseline, Thresholds
 from detection.core.detector import KeyedDetector
-from detection.core.events import Event, event_id_for
+from detection.core.events import Event, encode_event, event_id_for, parse_event
 
 BASE_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 INTERVAL_MS = 1_000
@@ -91,6 +103,88 @@ def run_detector(events: list[Event], baselines: dict) -> tuple[float, KeyedDete
     return len(events) / elapsed, detector
 
 
+def reference_parse_event(raw: bytes, *, now_ms: int | None, max_future_skew_ms: int) -> Event:
+    """The decoder of version 0.1, kept here only as the benchmark's fixed reference.
+
+    The same steps, in the same helper calls, that a valid payload went through in 0.1 (orjson,
+    one helper call per name, ``datetime.fromisoformat``, an MD5 event_id), so that
+    ``decode_speedup_vs_v0_1`` is a paired ratio on the same machine and the same payloads.
+    """
+    fields = _reference_decode(raw, 65536)
+    if type(fields) is not dict:
+        raise ValueError("not_an_object")
+    source_id = _reference_name(fields, "source_id")
+    metric = _reference_name(fields, "metric")
+    value = fields.get("value")
+    if type(value) is int:
+        value = float(value)
+    elif type(value) is not float:
+        raise ValueError("not_a_number")
+    if not math.isfinite(value):
+        raise ValueError("not_finite")
+    if not -1e150 <= value <= 1e150:
+        raise ValueError("out_of_range")
+    event_time = fields.get("event_time")
+    if event_time is None:
+        raise ValueError("missing_field:event_time")
+    event_time_ms = _reference_iso_to_ms(event_time, assume_utc=False)
+    if now_ms is not None and event_time_ms > now_ms + max_future_skew_ms:
+        raise ValueError("future_event_time")
+    return Event(source_id, metric, value, event_time_ms, _reference_event_id(source_id, metric, value, event_time_ms))
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_ONE_MS = dt.timedelta(milliseconds=1)
+_pack_double = struct.Struct("<d").pack
+
+
+def _reference_decode(raw: bytes, max_bytes: int) -> object:
+    size = len(raw) if not isinstance(raw, str) else len(raw.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise ValueError("too_large")
+    return orjson.loads(raw)
+
+
+def _reference_name(fields: dict, field: str) -> str:
+    value = fields.get(field)
+    if value is None:
+        raise ValueError(f"missing_field:{field}")
+    if type(value) is not str:
+        raise ValueError(f"not_a_string:{field}")
+    if not value or value.isspace():
+        raise ValueError(field)
+    if len(value) > 256:
+        raise ValueError(f"too_long:{field}")
+    if not value.isprintable():
+        raise ValueError(f"bad_chars:{field}")
+    return value
+
+
+def _reference_iso_to_ms(text: str, *, assume_utc: bool = False) -> int:
+    if type(text) is not str:
+        raise ValueError("bad_event_time")
+    if text[-1:] == "z":
+        text = text[:-1] + "Z"
+    moment = dt.datetime.fromisoformat(text)
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("naive_event_time")
+    return (moment - _EPOCH) // _ONE_MS
+
+
+def _reference_event_id(source_id: str, metric: str, value: float, event_time_ms: int) -> int:
+    payload = f"{source_id}\x1f{metric}\x1f{_pack_double(value).hex().upper()}\x1f{int(event_time_ms)}"
+    return int.from_bytes(hashlib.md5(payload.encode()).digest()[:8], "little")
+
+
+def run_decoder(payloads: list[bytes], now_ms: int, parse=parse_event) -> float:
+    """Seconds per event of ``parse`` (default ``parse_event``) over ``payloads`` (all valid)."""
+    gc.collect()
+    start = time.perf_counter()
+    for raw in payloads:
+        parse(raw, now_ms=now_ms, max_future_skew_ms=300_000)
+    return (time.perf_counter() - start) / len(payloads)
+
+
 def river_stream(events: list[Event]) -> list[tuple]:
     """The same events as river's TimeRolling wants them: (key, value, naive datetime)."""
     epoch = dt.datetime(1970, 1, 1)
@@ -140,9 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keys", type=int, nargs="+", default=[1, 10_000], help="key counts to run (default 1 10000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement, best reported (default 3)")
     parser.add_argument("--no-river", action="store_true", help="skip the river comparison")
+    parser.add_argument("--decode-events", type=int, default=200_000, help="events for the decoder run (default 200,000)")
     args = parser.parse_args(argv)
-    if args.events < 1 or args.repeat < 1 or any(k < 1 for k in args.keys):
-        parser.error("--events, --repeat and --keys must be >= 1")
+    if args.events < 1 or args.repeat < 1 or args.decode_events < 1 or any(k < 1 for k in args.keys):
+        parser.error("--events, --decode-events, --repeat and --keys must be >= 1")
 
     def progress(message: str) -> None:
         print(message, flush=True)
@@ -152,6 +247,23 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "window_seconds": THRESHOLDS.window_seconds,
     }
+    progress(f"decoder: encoding {args.decode_events:,} events over 10,000 keys ...")
+    events, _ = generate_stream(args.decode_events, 10_000)
+    payloads = [encode_event(e.source_id, e.metric, e.value, e.event_time_ms) for e in events]
+    now_ms = max(e.event_time_ms for e in events)
+    decode_runs, reference_runs = [], []
+    for run in range(1, args.repeat + 1):
+        decode_runs.append(run_decoder(payloads, now_ms))
+        reference_runs.append(run_decoder(payloads, now_ms, reference_parse_event))
+        progress(f"[{run}/{args.repeat}] decoder: {decode_runs[-1] * 1e6:.3f} µs/event; "
+                 f"v0.1 reference: {reference_runs[-1] * 1e6:.3f} µs/event")
+    result["decode_us_per_event"] = round(min(decode_runs) * 1e6, 3)
+    result["decode_events_per_s"] = round(1 / min(decode_runs))
+    result["decode_v0_1_us_per_event"] = round(min(reference_runs) * 1e6, 3)
+    result["decode_speedup_vs_v0_1"] = round(min(reference_runs) / min(decode_runs), 2)
+    result["median_paired_decode_speedup_vs_v0_1"] = round(
+        statistics.median(r / d for r, d in zip(reference_runs, decode_runs)), 2)
+    del events, payloads
     for n_keys in args.keys:
         label = "10k_keys" if n_keys == 10_000 else ("1_key" if n_keys == 1 else f"{n_keys}_keys")
         progress(f"generating {args.events:,} events over {n_keys:,} keys ...")

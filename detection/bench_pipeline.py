@@ -2,15 +2,31 @@
 
 Needs the local services (scripts/services up). Uses its own topic, consumer groups, chDB
 directory and PostgreSQL database (``drift_bench``, created and migrated if missing), so it
-never touches the developer's data. Prints progress lines and, last, one JSON object:
+never touches the developer's data. The topic is pre-filled with ``--events`` (default 5,000,000)
+events over ``--keys`` (10,000) keys, then, each with a consumer group of its own:
 
-- ``ceiling_events_per_s``: a bare confluent-kafka consume loop over the pre-filled topic that
-  only decodes/validates each message with the detector's decoder (``parse_event``);
-- ``detector_events_per_s``: the detector service over the same topic, from the first poll to
+- ``ceiling_consume_events_per_s``: a bare confluent-kafka consume loop (no decoding), over the
+  first ``--ceiling-events`` (1,000,000) messages;
+- ``ceiling_events_per_s``: the same loop, decoding/validating each message with the detector's
+  decoder (``parse_event``);
+- ``detector_events_per_s``: the detector service over the whole topic, from the first poll to
   the last committed offset, ClickHouse writes (drift_events, drift_status_current,
   checkpoints) and Postgres source upserts included; ``ratio_vs_ceiling``;
-- ``latency_p50_ms`` / ``latency_p99_ms``: at a steady produce rate, from each message's
-  produce time (Kafka CreateTime) to the end of the ClickHouse write that covered it.
+  ``throughput_phase_seconds`` (at least 60 s of steady state by default on this machine class:
+  every periodic job runs several times; raise ``--events`` if a faster machine drains the
+  topic sooner: ``throughput_phase_ok`` says whether it lasted ``--min-phase-seconds``);
+  ``flush_p50_ms`` / ``flush_p99_ms`` / ``flush_max_ms``: the time of each batch's write and
+  commit step (``handler.flush``) during that phase;
+- ``quix_events_per_s``: the same job built with Quix Streams (:mod:`detection.bench_quix`, a
+  stateful ``.apply`` with a 30 s event-time window per key, emitting on state change) over
+  the first ``--quix-events`` (default 1,000,000) messages of the same topic, in its own
+  process; ``ratio_vs_quix`` = detector / Quix;
+- ``latency_p50_ms`` / ``latency_p99_ms``: at a steady produce rate (``--rate``, 5,000 events/s)
+  for ``--latency-seconds`` (60), from each message's produce time (Kafka CreateTime) to the
+  end of the ClickHouse write that covered it.
+
+Runtime on a 2-core machine: about 7-9 minutes (fill ~1-1.5 min, ceilings ~30 s, detector
+~1-1.5 min, Quix ~1.5 min, latency ~1.5 min, set-up ~30 s); ``total_seconds`` in the JSON.
 """
 
 from __future__ import annotations
@@ -82,7 +98,8 @@ def _fill(bootstrap: str, topic: str, *, events: int, keys: int, seed: int) -> f
     return time.perf_counter() - started
 
 
-def _ceiling(bootstrap: str, topic: str, events: int) -> float:
+def _ceiling(bootstrap: str, topic: str, events: int, *, decode: bool) -> float:
+    """Events/s of a bare consume loop over the topic, with or without ``parse_event``."""
     from confluent_kafka import Consumer
 
     from detection.core.events import InvalidEvent, parse_event
@@ -100,10 +117,13 @@ def _ceiling(bootstrap: str, topic: str, events: int) -> float:
         for message in batch:
             if message.error():
                 continue
-            try:
-                parse_event(message.value(), now_ms=now_ms, max_future_skew_ms=300_000)
-            except InvalidEvent:
-                pass
+            if decode:
+                try:
+                    parse_event(message.value(), now_ms=now_ms, max_future_skew_ms=300_000)
+                except InvalidEvent:
+                    pass
+            else:
+                message.value()
             seen += 1
     elapsed = time.perf_counter() - started
     consumer.close()
@@ -122,12 +142,67 @@ def _baselines(keys: int) -> None:
     )
 
 
-def _detector_throughput(events: int) -> tuple[float, dict]:
+def _profile_shares(profile) -> dict:
+    """Percent of the detector thread's time per component, from a cProfile of ``runner.run``.
+
+    cProfile slows pure-Python code more than C calls, so the shares lean towards the Python
+    parts; they show where the time goes, not what each part costs without the profiler.
+    """
+    import pstats
+
+    stats = pstats.Stats(profile).stats  # (file, line, function) -> (cc, nc, tottime, cumtime, callers)
+
+    def cumulative(match) -> float:
+        return sum(v[3] for k, v in stats.items() if match(*k))
+
+    total = cumulative(lambda f, _l, fn: fn == "run" and f.endswith("runner.py"))
+    parts = {
+        "decode (parse_event)": cumulative(lambda f, _l, fn: fn == "parse_event"),
+        "detect (KeyedDetector.update)": cumulative(lambda f, _l, fn: fn == "update" and f.endswith("core/detector.py")),
+        "process_batch (whole loop)": cumulative(lambda f, _l, fn: fn == "process_batch" and "detector_service" in f),
+        "flush (writes + commit)": cumulative(lambda f, _l, fn: fn == "timed_flush"),
+        "consume (librdkafka)": cumulative(lambda f, _l, fn: "method 'consume'" in fn),
+    }
+    return {name: round(100 * t / total, 1) for name, t in parts.items()} if total else {}
+
+
+def _detector_throughput(events: int, *, profile: bool = False) -> tuple[float, float, list[float], dict, dict]:
+    """(events/s, seconds, flush durations in ms, totals, profile shares) of the detector over
+    the whole topic.
+
+    Flush times come from wrapping the handler's ``flush`` (the batch's writes and commit).
+    With ``profile``, the detector thread runs under cProfile (slower: use it for shares only).
+    """
     from detection.wiring import build_detector
 
     runner, handler = build_detector(checkpoint_seconds=30.0)
+    flushes: list[float] = []
+    flush = handler.flush
+
+    def timed_flush(next_offsets):
+        started = time.perf_counter()
+        flush(next_offsets)
+        flushes.append((time.perf_counter() - started) * 1000)
+
+    handler.flush = timed_flush
     stop = threading.Event()
-    thread = threading.Thread(target=runner.run, args=(stop,))
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+
+    def run() -> None:
+        if profiler is None:
+            runner.run(stop)
+            return
+        profiler.enable()
+        try:
+            runner.run(stop)
+        finally:
+            profiler.disable()
+
+    thread = threading.Thread(target=run)
     started = time.perf_counter()
     thread.start()
     while runner.committed_messages < events and thread.is_alive():
@@ -135,7 +210,23 @@ def _detector_throughput(events: int) -> tuple[float, dict]:
     elapsed = time.perf_counter() - started
     stop.set()
     thread.join()
-    return events / elapsed, dict(handler.totals)
+    shares = _profile_shares(profiler) if profiler is not None else {}
+    return events / elapsed, elapsed, flushes, dict(handler.totals), shares
+
+
+def _quix(bootstrap: str, topic: str, events: int, group: str) -> dict:
+    """The Quix Streams peer over the first ``events`` messages, in a process of its own."""
+    done = subprocess.run(
+        [sys.executable, "-m", "detection.bench_quix", topic, "--bootstrap", bootstrap, "--events", str(events),
+         "--group", group],
+        check=True, capture_output=True, text=True, timeout=3600,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else None
 
 
 def _produce_steady(bootstrap: str, topic: str, *, rate: int, seconds: float, keys: int) -> None:
@@ -208,11 +299,18 @@ def _latency(bootstrap: str, topic: str, *, rate: int, seconds: float, keys: int
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=5_000_000)
+    parser.add_argument("--ceiling-events", type=int, default=1_000_000,
+                        help="messages each ceiling loop reads (a rate: the first N are enough)")
+    parser.add_argument("--quix-events", type=int, default=1_000_000, help="messages the Quix peer processes (0: skip it)")
+    parser.add_argument("--min-phase-seconds", type=float, default=60.0,
+                        help="the throughput and latency phases must last at least this long")
     parser.add_argument("--keys", type=int, default=10_000)
     parser.add_argument("--rate", type=int, default=5_000, help="events/s for the latency run")
-    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--latency-seconds", type=float, default=60.0)
     parser.add_argument("--database", default="drift_bench")
+    parser.add_argument("--profile", action="store_true",
+                        help="run the detector phase under cProfile and report its time per component (slower)")
     parser.add_argument("--produce-steady", metavar="TOPIC", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -220,9 +318,14 @@ def main(argv: list[str] | None = None) -> int:
         _produce_steady(bootstrap, args.produce_steady, rate=args.rate, seconds=args.latency_seconds, keys=args.keys)
         return 0
 
+    if args.latency_seconds < args.min_phase_seconds:
+        parser.error(f"--latency-seconds must be >= --min-phase-seconds ({args.min_phase_seconds})")
+    run_started = time.perf_counter()
+    load_at_start = round(os.getloadavg()[0], 2)
     from confluent_kafka.admin import AdminClient, NewTopic
 
     topic = f"bench.events.{uuid.uuid4().hex[:8]}"
+    quix_group = f"bench-quix-{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for f in admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1),
                                   NewTopic(topic + ".dlq", num_partitions=1, replication_factor=1)]).values():
@@ -234,25 +337,46 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"filling {topic} with {args.events:,} events over {args.keys:,} keys...")
         fill_s = _fill(bootstrap, topic, events=args.events, keys=args.keys, seed=1)
         _say(f"  produced in {fill_s:.1f} s")
-        ceiling = _ceiling(bootstrap, topic, args.events)
+        ceiling_events = min(args.ceiling_events, args.events)
+        consume_ceiling = _ceiling(bootstrap, topic, ceiling_events, decode=False)
+        _say(f"ceiling (bare consume): {consume_ceiling:,.0f} events/s")
+        ceiling = _ceiling(bootstrap, topic, ceiling_events, decode=True)
         _say(f"ceiling (consume + decode): {ceiling:,.0f} events/s")
-        detector, totals = _detector_throughput(args.events)
-        _say(f"detector (end to end, committed): {detector:,.0f} events/s; totals {totals}")
-        latencies = sorted(_latency(bootstrap, topic, rate=args.rate, seconds=args.latency_seconds, keys=args.keys))
-        pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else None  # noqa: E731
+        detector, phase_s, flushes, totals, shares = _detector_throughput(args.events, profile=args.profile)
+        _say(f"detector (end to end, committed): {detector:,.0f} events/s over {phase_s:.1f} s; totals {totals}")
+        quix = {}
+        if args.quix_events:
+            quix = _quix(bootstrap, topic, min(args.quix_events, args.events), quix_group)
+            _say(f"quix streams peer: {quix}")
+        latencies = _latency(bootstrap, topic, rate=args.rate, seconds=args.latency_seconds, keys=args.keys)
         result = {
             "events": args.events,
             "keys": args.keys,
+            "ceiling_consume_events_per_s": round(consume_ceiling),
             "ceiling_events_per_s": round(ceiling),
             "detector_events_per_s": round(detector),
             "ratio_vs_ceiling": round(detector / ceiling, 3),
+            "throughput_phase_seconds": round(phase_s, 1),
+            "throughput_phase_ok": phase_s >= args.min_phase_seconds,
+            "flushes": len(flushes),
+            "flush_p50_ms": round(_percentile(flushes, 0.50), 1) if flushes else None,
+            "flush_p99_ms": round(_percentile(flushes, 0.99), 1) if flushes else None,
+            "flush_max_ms": round(max(flushes), 1) if flushes else None,
+            "flush_share_of_phase": round(sum(flushes) / 1000 / phase_s, 3) if flushes else None,
+            **({"profile_percent_of_detector_thread": shares} if args.profile else {}),
+            **quix,
+            "ratio_vs_quix": round(detector / quix["quix_events_per_s"], 2) if quix else None,
             "latency_rate_events_per_s": args.rate,
+            "latency_seconds": args.latency_seconds,
             "latency_samples": len(latencies),
-            "latency_p50_ms": round(pct(0.50), 1) if latencies else None,
-            "latency_p99_ms": round(pct(0.99), 1) if latencies else None,
+            "latency_p50_ms": round(_percentile(latencies, 0.50), 1) if latencies else None,
+            "latency_p99_ms": round(_percentile(latencies, 0.99), 1) if latencies else None,
+            "load_average_1m_at_start": load_at_start,
+            "total_seconds": round(time.perf_counter() - run_started),
         }
     finally:
-        for f in admin.delete_topics([topic, topic + ".dlq"]).values():
+        quix_topics = [t for t in admin.list_topics(timeout=30).topics if quix_group in t]  # Quix's changelogs
+        for f in admin.delete_topics([topic, topic + ".dlq", topic + ".quix-transitions", *quix_topics]).values():
             try:
                 f.result(timeout=30)
             except Exception:

@@ -6,11 +6,11 @@ from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_IN = Counter("drift_detector_events_in_total", "Messages consumed by the detector")
 EVENTS_INVALID = Counter("drift_detector_events_invalid_total", "Messages sent to the dead-letter topic", ["reason"])
-EVENTS_LATE = Counter("drift_detector_events_late_total", "Events older than their key's watermark (dropped)")
+EVENTS_LATE = Counter("drift_detector_events_late_total", "Events older than their key's watermark (dropped from detection, dead-lettered as late_event)")
 EVENTS_DUPLICATE = Counter("drift_detector_events_duplicate_total", "Duplicate events (ignored)")
 TRANSITIONS = Counter("drift_detector_transitions_total", "Drift transitions written", ["event_type"])
 BATCH_SECONDS = Histogram(
-    "drift_detector_batch_write_seconds", "Time to write a batch and commit its offsets",
+    "drift_detector_batch_write_seconds", "Time to write a batch's results (drift events, statuses, dead letters, checkpoints); the offset commit follows",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 CONSUMER_LAG = Gauge("drift_detector_consumer_lag", "Messages behind the partition's high watermark", ["partition"])

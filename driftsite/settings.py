@@ -156,6 +156,23 @@ SUPERVISOR_WINDOW_SECONDS = env.float("SUPERVISOR_WINDOW_SECONDS", default=300.0
 # --- Baselines ------------------------------------------------------------------------------
 BASELINE_INTERVAL_SECONDS = env.float("BASELINE_INTERVAL_SECONDS", default=60.0)
 BASELINE_SAFETY_LAG_SECONDS = env.float("BASELINE_SAFETY_LAG_SECONDS", default=5.0)
+# Who runs the fold on schedule (one setting for run_stack and the Airflow DAG):
+#   timer    run_stack folds on its own timer every BASELINE_INTERVAL_SECONDS (embedded default);
+#   endpoint Airflow schedules it: the DAG's task asks run_stack (which owns chDB) through the
+#            internal endpoint below; run_stack's timer is off;
+#   direct   Airflow schedules it and the task folds itself against the ClickHouse server
+#            (server mode); run_stack's timer is off.
+BASELINE_FOLD_VIA = env.str("BASELINE_FOLD_VIA", default="timer")
+# How long the DAG's task waits for run_stack's answer before the attempt fails (and retries).
+BASELINE_FOLD_TIMEOUT_SECONDS = env.float("BASELINE_FOLD_TIMEOUT_SECONDS", default=600.0)
+
+# --- Internal endpoint of run_stack (BASELINE_FOLD_VIA=endpoint) ----------------------------
+# Loopback only by default. No default token: with none configured every request is refused.
+INTERNAL_API_HOST = env.str("INTERNAL_API_HOST", default="127.0.0.1")
+INTERNAL_API_PORT = env.int("INTERNAL_API_PORT", default=8001)
+INTERNAL_API_TOKEN = env.str("INTERNAL_API_TOKEN", default="")
+# Where the DAG's task reaches that endpoint.
+INTERNAL_API_URL = env.str("INTERNAL_API_URL", default=f"http://127.0.0.1:{INTERNAL_API_PORT}")
 
 # --- Monitoring API -------------------------------------------------------------------------
 API_TOKEN_AUTH = env.bool("API_TOKEN_AUTH", default=False)
@@ -163,7 +180,25 @@ API_HOST = env.str("API_HOST", default="127.0.0.1")
 API_PORT = env.int("API_PORT", default=8000)
 
 API_HEALTH_TIMEOUT_SECONDS = env.float("API_HEALTH_TIMEOUT_SECONDS", default=3.0)
+# /drift/status and /drift/events reuse a query's result this long (0 = off, at most 1 s):
+# see monitoring_api/query_cache.py for the staleness it allows.
+API_QUERY_CACHE_SECONDS = env.float("API_QUERY_CACHE_SECONDS", default=1.0)
 DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=10)
+
+# Per-key gauges (driftwatch_key_*) on /metrics: one series per key and gauge, read from
+# drift_status_current at scrape time. Off: only the API's own request metrics.
+API_METRICS_KEY_GAUGES = env.bool("API_METRICS_KEY_GAUGES", default=True)
+
+# --- Alerting (Prometheus Alertmanager) -------------------------------------------------------
+# Comma-separated base URLs (every instance of an HA cluster, as Prometheus does); empty = off.
+ALERTMANAGER_URL = env.list("ALERTMANAGER_URL", default=[])
+ALERTMANAGER_TIMEOUT_SECONDS = env.float("ALERTMANAGER_TIMEOUT_SECONDS", default=5.0)
+# The Alertmanager web UI as a browser reaches it (dashboard link); default: the first URL.
+ALERTMANAGER_UI_URL = env.str("ALERTMANAGER_UI_URL", default="") or (ALERTMANAGER_URL[0] if ALERTMANAGER_URL else "")
+ALERT_RESEND_SECONDS = env.float("ALERT_RESEND_SECONDS", default=60.0)
+ALERT_EVALUATION_SECONDS = env.float("ALERT_EVALUATION_SECONDS", default=5.0)
+# Base URL of the dashboard in alert links (generatorURL); default: this API's host and port.
+ALERT_DASHBOARD_URL = env.str("ALERT_DASHBOARD_URL", default="") or f"http://{API_HOST}:{API_PORT}"
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": [

@@ -4,7 +4,8 @@
   by the API's own parameters (so 10,000 keys never travel at once).
 - ``/dashboard/key/<source_id>/<metric>/``: a chart of the key's recent raw values, their rolling
   mean, the baseline mean with its band of z_threshold standard deviations and the drift periods
-  shaded, plus the key's drift events.
+  shaded, plus the key's drift events and its newest baseline versions (each with the Airflow DAG
+  run that produced it).
 
 The first page is rendered on the server (it works without JavaScript); the scripts in
 ``static/monitoring_api/`` then fetch /drift/status, /drift/series and /drift/events every
@@ -23,6 +24,7 @@ from django.http import Http404
 from django.urls import reverse
 from django.views.generic import TemplateView
 
+from detection.alerting.alertmanager import redact
 from detection.core.events import MAX_NAME_LENGTH
 from monitoring_api import selectors
 
@@ -47,6 +49,12 @@ class _DashboardView(TemplateView):
         except ValueError:
             value = default
         return min(max(value, 1), 3600)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        # The Alertmanager UI (ALERTMANAGER_UI_URL, default the notifier's first Alertmanager).
+        context["alertmanager_ui_url"] = redact(settings.ALERTMANAGER_UI_URL) if settings.ALERTMANAGER_UI_URL else ""
+        return context
 
     def key_url_template(self) -> str:
         return reverse("dashboard-key", kwargs={"source_id": "__SOURCE__", "metric": "__METRIC__"})
@@ -109,6 +117,7 @@ class DashboardKeyView(_DashboardView):
             dashboard_url=reverse("dashboard"),
             threshold=selectors.threshold_for_key_get(source_id=source_id, metric=metric),
             baseline=selectors.baseline_get(source_id=source_id, metric=metric),
+            baseline_history=selectors.baseline_history_list(source_id=source_id, metric=metric),
         )
         try:
             context["status"] = selectors.drift_status_get(source_id=source_id, metric=metric)

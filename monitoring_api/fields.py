@@ -68,3 +68,15 @@ class QueryStringField(serializers.CharField):
         kwargs.setdefault("max_length", 256)
         kwargs.setdefault("trim_whitespace", False)
         super().__init__(**kwargs)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A query integer written as digits only: DRF's IntegerField also takes ``0.0`` and ``1.``,
+    which the schema (type integer) says are invalid, so they are a 400 here."""
+
+    default_error_messages = {"invalid": "A valid integer is required (digits only)."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not data.strip().lstrip("+-").isdigit():
+            self.fail("invalid")
+        return super().to_internal_value(data)

@@ -13,6 +13,8 @@ component as down ("timed out") and is left to finish in the background.
   detectors' config reloader and source tracker), from their own reports
   (:mod:`detection.stream.health`): a part that is retrying or restarting is down here, with its
   reason, while everything else keeps serving. A separate API process (server mode) has none.
+- alertmanager (only when ALERTMANAGER_URL is set): optional, see
+  :mod:`monitoring_api.alerting_health`; when it is down the API is "degraded", not down.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from detection.stream import health as stream_health
 logger = logging.getLogger(__name__)
 
 API_TABLES = ("raw_events", "drift_events", "drift_status_current")
+# Components the API can serve without: down = degraded (200), not unavailable (503).
+OPTIONAL_COMPONENTS = frozenset({"alertmanager"})
 
 
 @dataclass
@@ -54,7 +58,11 @@ class Health:
 
     @property
     def up(self) -> bool:
-        return all(c.up for c in self.components.values())
+        return all(c.up for name, c in self.components.items() if name not in OPTIONAL_COMPONENTS)
+
+    @property
+    def degraded(self) -> bool:
+        return self.up and not all(c.up for c in self.components.values())
 
 
 class ProbeFailed(Exception):
@@ -94,6 +102,10 @@ def _probes() -> dict[str, Callable[[float], dict[str, Any]]]:
     }
     if settings.KAFKA_BOOTSTRAP_SERVERS:
         probes["kafka"] = _kafka_probe
+    if settings.ALERTMANAGER_URL:
+        from monitoring_api.alerting_health import alertmanager_probe
+
+        probes["alertmanager"] = alertmanager_probe
     return probes
 
 

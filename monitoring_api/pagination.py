@@ -21,7 +21,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from monitoring_api.fields import MAX_TIME, MIN_TIME
+from monitoring_api.fields import MAX_TIME, MIN_TIME, StrictIntegerField
 
 MAX_LIMIT = 1000
 MAX_OFFSET = 10_000_000
@@ -31,10 +31,10 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 class LimitOffsetFilterSerializer(serializers.Serializer):
     """Query parameters shared by the limit/offset list endpoints (inherited by their filters)."""
 
-    limit = serializers.IntegerField(
+    limit = StrictIntegerField(
         min_value=1, max_value=MAX_LIMIT, default=100, help_text=f"Page size, 1..{MAX_LIMIT}."
     )
-    offset = serializers.IntegerField(
+    offset = StrictIntegerField(
         min_value=0, max_value=MAX_OFFSET, default=0, help_text="Rows to skip before the page starts."
     )
 

@@ -14,10 +14,11 @@ from typing import Any
 from django.conf import settings
 from django.db.models import F, QuerySet
 
-from config_app.models import BaselineStats, MetricThreshold, SourceMetadata
+from config_app.models import BaselineHistory, BaselineStats, MetricThreshold, SourceMetadata
 from config_app.selectors import ThresholdRule, threshold_set_get
 from detection.clickhouse import readers
 from detection.clickhouse.client import get_client
+from monitoring_api.query_cache import QueryCache
 
 THRESHOLD_ORDERINGS = ("source_id", "metric", "window_seconds", "z_threshold", "std_ratio_threshold", "updated_at")
 BASELINE_ORDERINGS = ("source_id", "metric", "count", "mean", "updated_at", "high_water_mark")
@@ -82,6 +83,17 @@ def baseline_get(*, source_id: str, metric: str) -> BaselineStats | None:
     return BaselineStats.objects.filter(source_id=source_id, metric=metric).first()
 
 
+BASELINE_VERSIONS_SHOWN = 10
+
+
+def baseline_history_list(*, source_id: str, metric: str, limit: int = BASELINE_VERSIONS_SHOWN) -> list[BaselineHistory]:
+    """A key's newest baseline versions, newest first, each with the DAG run that produced it."""
+    return list(
+        BaselineHistory.objects.filter(baseline__source_id=source_id, baseline__metric=metric)
+        .order_by("-recorded_at", "-id")[:limit]
+    )
+
+
 def threshold_for_key_get(*, source_id: str, metric: str) -> ThresholdRule | None:
     """The threshold that applies to a key (the same resolution the detector uses)."""
     return threshold_set_get().for_key(source_id, metric)
@@ -90,6 +102,15 @@ def threshold_for_key_get(*, source_id: str, metric: str) -> ThresholdRule | Non
 # --- ClickHouse -------------------------------------------------------------------------------
 def _clickhouse():
     return get_client(), settings.CLICKHOUSE_DATABASE
+
+
+QUERY_CACHE = QueryCache()
+"""The hot list reads (status and events pages), reused for API_QUERY_CACHE_SECONDS (<= 1 s)."""
+
+
+def _cached(name: str, compute, **params):
+    key = (name, settings.CLICKHOUSE_URL, settings.CLICKHOUSE_DATABASE, tuple(sorted(params.items())))
+    return QUERY_CACHE.get(key, compute, ttl_seconds=settings.API_QUERY_CACHE_SECONDS)
 
 
 def drift_status_list(
@@ -102,20 +123,28 @@ def drift_status_list(
     limit: int = 100,
     offset: int = 0,
 ) -> readers.DriftStatusPage:
-    """One page of the latest state per key; ``ordering`` is a field name, ``-`` for descending."""
+    """One page of the latest state per key; ``ordering`` is a field name, ``-`` for descending.
+
+    Cached per parameters for API_QUERY_CACHE_SECONDS (see :mod:`monitoring_api.query_cache`).
+    """
     order = [(ordering.lstrip("-"), ordering.startswith("-"))] if ordering else []
-    client, database = _clickhouse()
-    return readers.drift_status_page(
-        client,
-        database=database,
-        source_id=source_id,
-        metric=metric,
-        metric_prefix=metric_prefix,
-        state=state,
-        ordering=order,
-        limit=limit,
-        offset=offset,
-    )
+
+    def compute() -> readers.DriftStatusPage:
+        client, database = _clickhouse()
+        return readers.drift_status_page(
+            client,
+            database=database,
+            source_id=source_id,
+            metric=metric,
+            metric_prefix=metric_prefix,
+            state=state,
+            ordering=order,
+            limit=limit,
+            offset=offset,
+        )
+
+    return _cached("drift_status_list", compute, source_id=source_id, metric=metric, metric_prefix=metric_prefix,
+                   state=state, ordering=ordering, limit=limit, offset=offset)
 
 
 def drift_status_get(*, source_id: str, metric: str) -> dict[str, Any] | None:
@@ -135,20 +164,29 @@ def drift_event_list(
     descending: bool = True,
     limit: int = 50,
 ) -> list[dict[str, Any]]:
-    client, database = _clickhouse()
-    return readers.drift_event_list(
-        client,
-        database=database,
-        source_id=source_id,
-        metric=metric,
-        metric_prefix=metric_prefix,
-        event_type=event_type,
-        since=since,
-        until=until,
-        after=after,
-        descending=descending,
-        limit=limit,
-    )
+    """Drift events in keyset order; cached per parameters for API_QUERY_CACHE_SECONDS.
+
+    The list is shared with other callers of the same page: copy it before changing it.
+    """
+
+    def compute() -> list[dict[str, Any]]:
+        client, database = _clickhouse()
+        return readers.drift_event_list(
+            client,
+            database=database,
+            source_id=source_id,
+            metric=metric,
+            metric_prefix=metric_prefix,
+            event_type=event_type,
+            since=since,
+            until=until,
+            after=after,
+            descending=descending,
+            limit=limit,
+        )
+
+    return _cached("drift_event_list", compute, source_id=source_id, metric=metric, metric_prefix=metric_prefix,
+                   event_type=event_type, since=since, until=until, after=after, descending=descending, limit=limit)
 
 
 @dataclass(frozen=True)
@@ -160,6 +198,7 @@ class DriftSeries:
     status: dict[str, Any] | None
     threshold: ThresholdRule | None
     baseline: BaselineStats | None
+    baseline_history: list[BaselineHistory]
     band: dict[str, float] | None
     points: list[dict[str, Any]]
     drift_periods: list[dict[str, datetime | None]]
@@ -226,6 +265,7 @@ def drift_series_get(
         status=status,
         threshold=threshold,
         baseline=baseline,
+        baseline_history=baseline_history_list(source_id=source_id, metric=metric) if baseline is not None else [],
         band=band,
         points=points,
         drift_periods=periods,

@@ -13,9 +13,25 @@ does that first). Then, as separate processes:
    detector catches up, the stack stops (draining and committing), and
    ``manage.py detection_report`` compares the transitions with the ground truth. Its last line
    is the JSON totals.
+5. alerting: when the Alertmanager of ``scripts/services`` answers on ALERTMANAGER_PORT (and
+   ALERTMANAGER_URL is not set otherwise), run_stack's notifier pushes drift alerts to it, and
+   this script runs the webhook receiver Alertmanager notifies (ALERT_WEBHOOK_PORT). Before
+   stopping, it waits until every alert that fired was also resolved; the report adds
+   alerts_fired / alerts_resolved (distinct alert instances the receiver got) and false_alerts
+   (fired alerts of keys without an injected drift).
+
+With ``--airflow`` (``make demo AIRFLOW=1``) Airflow is the fold's scheduler instead of
+run_stack's timer: ``scripts/airflow up`` starts its api-server, scheduler and DAG processor (in
+parallel with the back-fill), the DAG ``baseline_update`` runs every minute
+(BASELINE_INTERVAL_SECONDS=60) and asks run_stack to fold through its internal endpoint
+(BASELINE_FOLD_VIA=endpoint, a fresh INTERNAL_API_TOKEN unless one is set). The report then
+says how many DAG runs folded how many events (from Airflow's metadata database: the runs'
+state and XCom), and the JSON line gains ``airflow_dag_runs`` and ``airflow_events_folded``.
+Airflow is stopped at the end if the demo started it.
 
 Environment: DEMO_SECONDS (default 180), DEMO_KEEP=1 to keep everything running until Ctrl-C,
-API_PORT (default 8000), and every setting of driftsite/settings.py.
+API_PORT (default 8000), AIRFLOW=1 (same as --airflow), ALERTMANAGER_PORT (9095),
+ALERT_WEBHOOK_PORT (9096), and every setting of driftsite/settings.py and scripts/airflow.
 """
 
 from __future__ import annotations
@@ -24,6 +40,7 @@ import argparse
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -76,11 +93,35 @@ def group_caught_up(bootstrap: str, group: str, topic: str) -> bool:
         consumer.close()
 
 
+def start_alerting(env: dict):
+    """Point run_stack at the local Alertmanager and start the webhook receiver, if it runs."""
+    from detection.alerting.receiver import WebhookReceiver
+
+    if not env.get("ALERTMANAGER_URL"):
+        local = f"http://127.0.0.1:{env.get('ALERTMANAGER_PORT', '9095')}"
+        if not http_ok(f"{local}/-/ready"):
+            say(f"no Alertmanager at {local}: alerting is off (scripts/services up builds it when Go is installed)")
+            return None
+        env["ALERTMANAGER_URL"] = local
+    env.setdefault("ALERT_RESEND_SECONDS", "10")
+    env.setdefault("ALERT_EVALUATION_SECONDS", "1")
+    return WebhookReceiver(port=int(env.get("ALERT_WEBHOOK_PORT", "9096"))).start()
+
+
 class Demo:
     """The demo's processes; every step is a method so the e2e test can drive the same code."""
 
     def __init__(self, *, env: dict, seconds: float, time_scale: float, port: int, logs: Path,
-                 backfill_seconds: float = 600.0, rate: float = 5.0, sources: int = 5) -> None:
+                 backfill_seconds: float = 600.0, rate: float = 5.0, sources: int = 5, airflow: bool = False, receiver=None) -> None:
+        self.airflow = airflow
+        self.airflow_started = False  # by this demo (then it stops it too)
+        self.airflow_starting: subprocess.Popen | None = None
+        self.airflow_start_seconds = 0.0
+        if airflow:
+            env = {**env, "BASELINE_FOLD_VIA": "endpoint", "BASELINE_INTERVAL_SECONDS": env.get("BASELINE_INTERVAL_SECONDS", "60")}
+            env.setdefault("INTERNAL_API_TOKEN", secrets.token_urlsafe(32))
+            port_ = env.get("INTERNAL_API_PORT", "8001")
+            env.setdefault("INTERNAL_API_URL", f"http://127.0.0.1:{port_}")
         self.env = env
         self.seconds = seconds
         self.time_scale = time_scale
@@ -97,6 +138,7 @@ class Demo:
         self.live_since: str | None = None
         self._log_pos = 0
         self.transitions: list[tuple[str, ...]] = []
+        self.receiver = receiver  # a WebhookReceiver when alerting is on
         logs.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -121,6 +163,69 @@ class Demo:
         if self.stack.poll() is not None:
             raise SystemExit(f"demo: run_stack exited with {self.stack.returncode}; see {log}")
         say(f"dashboard {self.base_url}/dashboard/   API {self.base_url}/drift/status   admin {self.base_url}/admin/")
+        if self.receiver is not None:
+            say(f"alerts -> Alertmanager {self.env['ALERTMANAGER_URL']} -> webhook {self.receiver.url}; "
+                f"per-key gauges: {self.base_url}/metrics")
+
+    # -- Airflow (--airflow) ----------------------------------------------------------------
+    def _airflow(self, *args: str, capture: bool = True, check: bool = False) -> subprocess.CompletedProcess:
+        return subprocess.run([str(ROOT / "scripts" / "airflow"), *args], cwd=ROOT, env=self.env,
+                              capture_output=capture, text=True, check=check)
+
+    def start_airflow(self) -> None:
+        """Start Airflow in the background (it takes a while); :meth:`wait_airflow` joins it."""
+        self.airflow_since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # runs counted from here
+        if self._airflow("status").returncode == 0:
+            if "INTERNAL_API_TOKEN" not in os.environ:
+                raise SystemExit("demo: Airflow is already running, with a token this demo cannot know; stop it "
+                                 "(scripts/services down airflow) or set INTERNAL_API_TOKEN for both")
+            say("Airflow already running: it schedules the fold (the demo leaves it running)")
+            return
+        say("starting Airflow (api-server, scheduler, DAG processor; log .logs/demo-airflow.log)")
+        self.airflow_started = True
+        self._airflow_began = time.monotonic()
+        self.airflow_starting = subprocess.Popen(
+            [str(ROOT / "scripts" / "airflow"), "up"], cwd=ROOT, env=self.env,
+            stdout=(self.logs / "demo-airflow.log").open("w"), stderr=subprocess.STDOUT)
+
+    def wait_airflow(self) -> None:
+        if self.airflow_starting is None:
+            return
+        code = self.airflow_starting.wait(timeout=600)
+        self.airflow_start_seconds = time.monotonic() - self._airflow_began
+        self.airflow_starting = None
+        for line in (self.logs / "demo-airflow.log").read_text().splitlines():
+            if line.startswith("airflow:"):
+                say(line)
+        if code != 0:
+            raise SystemExit(f"demo: scripts/airflow up failed ({code}); see {self.logs}/demo-airflow.log")
+        say(f"Airflow up after {self.airflow_start_seconds:.0f} s; DAG baseline_update folds every "
+            f"{float(self.env['BASELINE_INTERVAL_SECONDS']):g} s through run_stack's endpoint")
+
+    def stop_airflow(self) -> None:
+        if self.airflow_starting is not None and self.airflow_starting.poll() is None:
+            self.airflow_starting.wait(timeout=600)
+        if self.airflow_started:
+            say("stopping Airflow")
+            self._airflow("down")
+            self.airflow_started = False
+
+    def airflow_runs(self) -> list[dict]:
+        """This demo's runs of baseline_update, from Airflow's metadata database (state + XCom)."""
+        import psycopg
+
+        port = self.env.get("PG_PORT", "5432")
+        database = self.env.get("AIRFLOW_DB", "airflow")
+        with psycopg.connect(host="127.0.0.1", port=port, user="drift", password="drift", dbname=database,
+                             connect_timeout=5) as conn:
+            rows = conn.execute(
+                "SELECT r.run_id, r.state, x.value FROM dag_run AS r LEFT JOIN xcom AS x ON x.dag_id = r.dag_id "
+                "AND x.run_id = r.run_id AND x.task_id = 'fold_raw_events' AND x.key = 'return_value' "
+                "WHERE r.dag_id = 'baseline_update' AND r.start_date >= %s ORDER BY r.id",
+                (self.airflow_since,),
+            ).fetchall()
+        return [{"run_id": run_id, "state": state, "xcom": value if not isinstance(value, str) else json.loads(value)}
+                for run_id, state, value in rows]
 
     def _producer_args(self, kind: str) -> list[str]:
         return ["run_producer", "--kind", kind, "--sources", str(self.sources), "--rate", str(self.rate),
@@ -136,7 +241,11 @@ class Demo:
         bootstrap = self.setting("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
         group = self.setting("KAFKA_INGEST_GROUP", "raw-events-ingest")
         wait_until(lambda: group_caught_up(bootstrap, group, topic), timeout=300, what="raw events to be ingested")
-        say("history ingested; waiting for the first baselines")
+        if self.airflow:
+            self.wait_airflow()
+            say("history ingested; waiting for a DAG run of baseline_update to fold it")
+        else:
+            say("history ingested; waiting for the first baselines")
         expected = 3 * self.sources * 2
 
         def baselines_ready():
@@ -144,7 +253,7 @@ class Demo:
                          "print(B.objects.filter(count__gte=100).count())", env=self.env, capture=True, check=False)
             return out.returncode == 0 and int((out.stdout.strip() or "0").splitlines()[-1]) >= expected
 
-        wait_until(baselines_ready, timeout=180, what="baselines", interval=2.0)
+        wait_until(baselines_ready, timeout=300 if self.airflow else 180, what="baselines", interval=2.0)
         say("baselines folded")
 
     def start_live(self) -> None:
@@ -215,11 +324,48 @@ class Demo:
         wait_until(lambda: group_caught_up(bootstrap, group, topic), timeout=120, what="the detector to catch up")
         self.print_new_transitions()
 
+    def wait_alerts_resolved(self, timeout: float = 90.0) -> None:
+        """Until every alert instance that fired was also notified as resolved, unless its key is
+        still DRIFTING (the stack's notifier must still run: it sends the resolved alerts)."""
+        if self.receiver is None:
+            return
+
+        def all_resolved():
+            try:  # a key still DRIFTING (its drift did not end before the producers stopped) stays firing
+                drifting = {(r["source_id"], r["metric"]) for r in json.loads(urllib.request.urlopen(
+                    f"{self.base_url}/drift/status?state=DRIFTING&limit=1000", timeout=5).read())["results"]}
+            except Exception:
+                return False
+            resolved = self.receiver.episodes("resolved")
+            return all(e in resolved or e[:2] in drifting for e in self.receiver.episodes("firing"))
+
+        try:
+            wait_until(all_resolved, timeout=timeout, interval=0.5, what="every fired alert to be resolved")
+        except TimeoutError as exc:
+            say(f"warning: {exc}")
+        for alert in sorted(self.receiver.alerts(), key=lambda a: a.received_at):
+            say(f"alert {alert.status:8} {alert.source_id}/{alert.metric} severity={alert.labels.get('severity')} "
+                f"since {alert.starts_at}")
+
+    def alert_totals(self, report: dict) -> dict:
+        """alerts_fired, alerts_resolved, false_alerts (None when alerting is off)."""
+        if self.receiver is None:
+            return {"alerts_fired": None, "alerts_resolved": None, "false_alerts": None}
+        return self.receiver.summary((d["source_id"], d["metric"]) for d in report["injected"])
+
     def stop(self) -> None:
         for proc in [*self.producers.values(), self.controller]:
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=60)
+        if self.airflow:
+            if self.airflow_starting is not None and self.airflow_starting.poll() is None:
+                self.airflow_starting.wait(timeout=600)
+            try:
+                self.airflow_summary = self._airflow_summary()
+            except Exception as exc:  # the report says so; stopping must go on
+                say(f"could not read Airflow's runs: {exc}")
+            self.stop_airflow()
         if self.stack is not None and self.stack.poll() is None:
             say("stopping run_stack (drains, writes and commits)")
             self.stack.send_signal(signal.SIGTERM)
@@ -228,7 +374,21 @@ class Demo:
     def report(self) -> dict:
         out = manage("detection_report", "--since", self.live_since, "--events-produced", str(self.events_produced),
                      "--json", env=self.env, capture=True)
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        report = json.loads(out.stdout.strip().splitlines()[-1])
+        if self.airflow:
+            summary = getattr(self, "airflow_summary", None) or {"dag_runs": 0, "events_folded": 0, "failed": 0}
+            report["totals"]["airflow_dag_runs"] = summary["dag_runs"]
+            report["totals"]["airflow_events_folded"] = summary["events_folded"]
+            report["airflow"] = summary
+        return report
+
+    def _airflow_summary(self) -> dict:
+        runs = self.airflow_runs()
+        done = [r for r in runs if r["state"] == "success" and r["xcom"]]
+        return {"dag_runs": len(done), "events_folded": sum(r["xcom"]["events_folded"] for r in done),
+                "folding_runs": sum(1 for r in done if r["xcom"]["events_folded"]),
+                "failed": sum(1 for r in runs if r["state"] == "failed"),
+                "start_seconds": round(self.airflow_start_seconds, 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -238,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", default=os.environ.get("DEMO_KEEP") == "1",
                         help="keep running until Ctrl-C (env DEMO_KEEP=1)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("API_PORT", "8000")))
+    parser.add_argument("--airflow", action="store_true", default=os.environ.get("AIRFLOW", "") not in ("", "0"),
+                        help="Airflow schedules the baseline fold instead of run_stack's timer (env AIRFLOW=1)")
     args = parser.parse_args(argv)
     if args.seconds < 60:
         parser.error(f"DEMO_SECONDS/--seconds must be at least 60 (got {args.seconds:g}): shorter runs squeeze the "
@@ -247,7 +409,9 @@ def main(argv: list[str] | None = None) -> int:
     time_scale = min(1.0, args.seconds / 180.0)
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "driftsite.settings"}
     env.setdefault("CONFIG_REFRESH_SECONDS", "5")
-    demo = Demo(env=env, seconds=args.seconds, time_scale=time_scale, port=args.port, logs=ROOT / ".logs")
+    receiver = start_alerting(env)
+    demo = Demo(env=env, seconds=args.seconds, time_scale=time_scale, port=args.port, logs=ROOT / ".logs",
+                airflow=args.airflow, receiver=receiver)
     started = time.monotonic()
     interrupted = failed = False
 
@@ -258,11 +422,14 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     try:
+        if args.airflow:
+            demo.start_airflow()
         demo.start_stack()
         demo.backfill()
         demo.start_live()
         demo.run(keep=args.keep)
         demo.drain()
+        demo.wait_alerts_resolved()
     except KeyboardInterrupt:
         say("interrupted: stopping")
         interrupted = True
@@ -271,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
         failed = True
     finally:
         demo.stop()
+        if receiver is not None:
+            receiver.stop()
     if failed:
         return 1
     if interrupted and not args.keep:
@@ -281,7 +450,18 @@ def main(argv: list[str] | None = None) -> int:
     say(f"detection report ({time.monotonic() - started:.0f} s wall time)")
     for line in format_report(report):
         print(line)
-    print(json.dumps(report["totals"]), flush=True)
+    if args.airflow:
+        af = report["airflow"]
+        print(f"airflow: {af['dag_runs']} DAG runs of baseline_update succeeded ({af['folding_runs']} folded new "
+              f"events), {af['events_folded']} events folded in all, {af['failed']} failed runs; Airflow start-up "
+              f"{af['start_seconds']:.0f} s")
+    totals = {**report["totals"], **demo.alert_totals(report)}
+    if receiver is not None:
+        print(f"alerts (webhook receiver): fired {totals['alerts_fired']} resolved {totals['alerts_resolved']} "
+              f"false {totals['false_alerts']}")
+    else:
+        print("alerts: off (no Alertmanager; install Go and run scripts/services up)")
+    print(json.dumps(totals), flush=True)
     return 0
 
 

@@ -67,6 +67,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
 from config_app.models import ANY, BaselineFoldState, BaselineHistory, BaselineStats, MetricThreshold
@@ -80,6 +81,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 _TABLE = BaselineStats._meta.db_table
 _DELETE_CHUNK = 10_000
+_RUN_ID_MAX = BaselineHistory._meta.get_field("run_id").max_length
 
 
 @dataclass(frozen=True)
@@ -133,12 +135,16 @@ def baseline_fold(
     until: datetime,
     safety_lag_seconds: float | None = None,
     rebuild: bool = False,
+    run_id: str = "",
 ) -> FoldResult:
     """Fold the raw events ingested up to ``until - safety_lag_seconds`` into ``baseline_stats``.
 
     Idempotent per interval and safe to run concurrently (see the module docstring).
-    ``safety_lag_seconds`` defaults to ``settings.BASELINE_SAFETY_LAG_SECONDS``.
+    ``safety_lag_seconds`` defaults to ``settings.BASELINE_SAFETY_LAG_SECONDS``. ``run_id`` (the
+    Airflow DAG run, if any) is recorded on every ``baseline_history`` row this fold writes.
     """
+    if len(run_id) > _RUN_ID_MAX:
+        raise ValueError(f"run_id is longer than {_RUN_ID_MAX} characters: {run_id[:40]!r}...")
     lag = settings.BASELINE_SAFETY_LAG_SECONDS if safety_lag_seconds is None else safety_lag_seconds
     if not (isinstance(lag, (int, float)) and math.isfinite(lag) and lag >= 0):
         raise ValueError(f"safety_lag_seconds must be a finite number >= 0, got {lag!r}")
@@ -164,7 +170,7 @@ def baseline_fold(
         removed = _delete_other_keys(rows) if rebuild else 0
         stats = _fresh(rows) if rebuild else _merge_into(rows)
         kind = BaselineHistory.Kind.REBUILD if rebuild else BaselineHistory.Kind.FOLD
-        _write(stats, rows, high_water_mark=cutoff, kind=kind, now=now)
+        _write(stats, rows, high_water_mark=cutoff, kind=kind, now=now, run_id=run_id)
         state.high_water_mark = cutoff
         state.save(update_fields=["high_water_mark", "updated_at"])
 
@@ -307,14 +313,16 @@ written AS (
         high_water_mark = EXCLUDED.high_water_mark, updated_at = EXCLUDED.updated_at
     RETURNING stored.id, stored.source_id, stored.metric, stored.count, stored.mean, stored.m2
 )
-INSERT INTO {history} (baseline_id, kind, events, count, mean, m2, high_water_mark, recorded_at)
-SELECT written.id, %(kind)s, batch.events, written.count, written.mean, written.m2, %(high_water_mark)s, %(now)s
+INSERT INTO {history} (baseline_id, kind, events, count, mean, m2, high_water_mark, recorded_at, run_id)
+SELECT written.id, %(kind)s, batch.events, written.count, written.mean, written.m2, %(high_water_mark)s, %(now)s,
+       %(run_id)s
 FROM written JOIN batch ON batch.source_id = written.source_id AND batch.metric = written.metric
 """
 
 
 def _write(
-    stats: list[_Stats], rows: list[aggregates.KeyMoments], *, high_water_mark: datetime, kind: str, now: datetime
+    stats: list[_Stats], rows: list[aggregates.KeyMoments], *, high_water_mark: datetime, kind: str, now: datetime,
+    run_id: str,
 ) -> None:
     """Store the new statistics and one history row per key: ONE statement, whatever the key count.
 
@@ -337,6 +345,48 @@ def _write(
         "high_water_mark": high_water_mark,
         "now": now,
         "kind": kind,
+        "run_id": run_id,
     }
     with connection.cursor() as cursor:
         cursor.execute(_WRITE.format(stats=_TABLE, history=BaselineHistory._meta.db_table), params)
+
+
+def baseline_fold_for_run(*, until: datetime, run_id: str) -> dict:
+    """The fold of one scheduled run (an Airflow DAG run): :func:`baseline_fold` plus its answer.
+
+    Both paths of the DAG end here: the task itself in server mode, ``run_stack``'s internal
+    endpoint in embedded mode. A repeated call for the same run (Airflow retries a task whose
+    first attempt folded but never got the answer, or a cleared task) folds nothing, because its
+    interval is already below the high-water mark, and answers with what that run folded the
+    first time, read back from the ``baseline_history`` rows it wrote (``replayed: true``). So
+    each event is counted once, and the run's XCom counts it once too.
+
+    Returns a JSON-ready dict: ``result`` (``folded``, ``nothing_new``, ``already_folded``),
+    ``run_id``, ``keys_updated``, ``events_folded``, ``high_water_mark``,
+    ``previous_high_water_mark`` (ISO-8601 or null), ``replayed``, ``seconds``.
+    """
+    if not run_id:
+        raise ValueError("run_id must not be empty")
+    result = baseline_fold(until=until, run_id=run_id)
+    answer = {
+        "run_id": run_id,
+        "keys_updated": result.keys_updated,
+        "events_folded": result.events_folded,
+        "high_water_mark": _iso_or_none(result.high_water_mark),
+        "previous_high_water_mark": _iso_or_none(result.previous_high_water_mark),
+        "replayed": False,
+        "seconds": round(result.seconds, 3),
+    }
+    if not result.skipped:
+        return {"result": "folded" if result.keys_updated else "nothing_new", **answer}
+    earlier = BaselineHistory.objects.filter(run_id=run_id).aggregate(
+        keys=Count("id"), events=Sum("events"), high_water_mark=Max("high_water_mark")
+    )
+    if earlier["keys"]:
+        answer.update(keys_updated=earlier["keys"], events_folded=earlier["events"],
+                      high_water_mark=_iso_or_none(earlier["high_water_mark"]), replayed=True)
+    return {"result": "already_folded", **answer}
+
+
+def _iso_or_none(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

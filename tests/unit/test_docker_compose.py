@@ -14,7 +14,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
-APP_SERVICES = {"migrate", "api", "detector", "producer-stable", "producer-dynamic", "producer-drift", "drift-controller", "airflow"}
+APP_SERVICES = {"migrate", "api", "detector", "notifier", "producer-stable", "producer-dynamic", "producer-drift",
+                "drift-controller", "airflow"}
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def compose():
 
 def test_has_the_infrastructure_and_app_services(compose):
     services = compose["services"]
-    assert {"postgres", "kafka", "clickhouse"} <= set(services)
+    assert {"postgres", "kafka", "clickhouse", "alertmanager"} <= set(services)
     assert APP_SERVICES <= set(services)
 
 
@@ -64,3 +65,13 @@ def test_compose_config_validates_without_an_engine():
         env={**os.environ, "DJANGO_SECRET_KEY": "test"}, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_notifier_pushes_to_the_compose_alertmanager(compose):
+    services = compose["services"]
+    assert services["alertmanager"]["image"].startswith("prom/alertmanager:")
+    assert services["notifier"]["command"][:3] == ["python", "manage.py", "run_notifier"]
+    assert services["notifier"]["environment"]["ALERTMANAGER_URL"] == "http://alertmanager:9093"
+    assert services["notifier"]["depends_on"]["alertmanager"]["condition"] == "service_healthy"
+    mounted = services["alertmanager"]["volumes"][0].split(":")[0]
+    assert (ROOT / mounted).resolve().is_file()

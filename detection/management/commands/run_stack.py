@@ -15,13 +15,13 @@ detector group (they share the partitions and hand them over through checkpoints
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime, timezone
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from detection.alerting.wiring import build_notifier, run_notifier
 from driftsite.shutdown import StopRequest, stop_on_signals
 from detection.wiring import SupervisionPolicy, build_detector, build_ingester, stream_part, supervise
 
@@ -48,22 +48,10 @@ def baseline_refresher(stop, *, interval_seconds: float) -> None:
 
 def api_server(stop, *, host: str, port: int, threads: int = 8) -> None:
     """Serve driftsite.wsgi with waitress until ``stop``."""
-    from waitress.server import create_server
-
     from driftsite.wsgi import application
+    from driftsite.wsgi_server import serve_until
 
-    server = create_server(application, host=host, port=port, threads=threads, ident="driftwatch")
-
-    def closer():
-        stop.wait()
-        server.close()
-
-    threading.Thread(target=closer, name="api-closer", daemon=True).start()
-    try:
-        server.run()
-    except OSError:
-        if not stop.is_set():
-            raise
+    serve_until(stop, application, host=host, port=port, threads=threads, ident="driftwatch")
 
 
 class Command(BaseCommand):
@@ -98,8 +86,20 @@ class Command(BaseCommand):
         for i in range(options["detectors"]):
             name = "detector" if options["detectors"] == 1 else f"detector-{i}"
             services.append((name, stream_part(lambda name=name: build_detector(name=name), totals)))
-        services.append(("baselines", lambda s: baseline_refresher(s, interval_seconds=options["baseline_interval"])))
+        # BASELINE_FOLD_VIA: timer = fold here on a timer; endpoint = Airflow schedules the fold
+        # and asks for it through the internal endpoint; direct = Airflow folds without us.
+        if settings.BASELINE_FOLD_VIA == "timer":
+            services.append(("baselines", lambda s: baseline_refresher(s, interval_seconds=options["baseline_interval"])))
+        elif settings.BASELINE_FOLD_VIA == "endpoint":
+            from config_app.fold_endpoint import serve
+
+            services.append(("fold-endpoint", lambda s: serve(s, host=settings.INTERNAL_API_HOST,
+                                                              port=settings.INTERNAL_API_PORT,
+                                                              token=settings.INTERNAL_API_TOKEN)))
         base = f"http://{options['host']}:{options['port']}"
+        notifier = build_notifier()  # None when ALERTMANAGER_URL is empty
+        if notifier is not None:
+            services.append(("notifier", lambda s: run_notifier(notifier, s)))
         if not options["no_api"]:
             services.append(("api", lambda s: api_server(s, host=options["host"], port=options["port"])))
         self.stdout.write(
@@ -108,6 +108,9 @@ class Command(BaseCommand):
         )
         if not options["no_api"]:
             self.stdout.write(f"run_stack: dashboard {base}/dashboard/  API {base}/drift/status  admin {base}/admin/")
+        self.stdout.write(f"run_stack: baselines folded via {settings.BASELINE_FOLD_VIA}"
+                          + (f" (fold endpoint {settings.INTERNAL_API_HOST}:{settings.INTERNAL_API_PORT})"
+                             if settings.BASELINE_FOLD_VIA == "endpoint" else ""))
         self.stdout.flush()
         errors = supervise(services, stop, SupervisionPolicy(
             max_restarts=settings.SUPERVISOR_MAX_RESTARTS, window_seconds=settings.SUPERVISOR_WINDOW_SECONDS))

@@ -122,6 +122,13 @@
       document.getElementById("fact-last-event").textContent = when(status.last_event_time);
       document.getElementById("fact-scores").textContent = `${number(status.z_score, 2)} / ${number(status.std_ratio, 2)}`;
     }
+    const baseline = series.baseline;
+    const latest = (series.baseline_history || [])[0];
+    if (baseline) {
+      document.getElementById("fact-baseline").textContent =
+        `mean ${number(baseline.mean, 4)}, std ${number(baseline.std, 4)}, n=${baseline.count}` +
+        (latest && latest.run_id ? `, by DAG run ${latest.run_id}` : "");
+    }
   }
 
   function drawEvents(page) {
@@ -154,6 +161,37 @@
     body.replaceChildren(rows);
   }
 
+  // The baseline's newest versions, each with the Airflow DAG run (run id) that produced it.
+  function drawBaselineHistory(versions) {
+    const body = document.querySelector("#baseline-history-table tbody");
+    const rows = document.createDocumentFragment();
+    for (const version of versions) {
+      const tr = document.createElement("tr");
+      const producer = version.run_id || (version.kind === "rebuild" ? "rebuild" : "run_stack timer / update_baselines");
+      for (const [text, cls] of [
+        [when(version.recorded_at)], [producer, version.run_id ? "run-id" : "run-id muted"],
+        [String(version.events), "num"], [String(version.count), "num"], [number(version.mean, 4), "num"],
+        [number(version.std, 4), "num"], [when(version.high_water_mark)],
+      ]) {
+        const td = document.createElement("td");
+        td.textContent = text;
+        if (cls) td.className = cls;
+        tr.appendChild(td);
+      }
+      rows.appendChild(tr);
+    }
+    if (!versions.length) {
+      const tr = document.createElement("tr");
+      tr.className = "empty";
+      const td = document.createElement("td");
+      td.colSpan = 7;
+      td.textContent = "No baseline versions for this key yet.";
+      tr.appendChild(td);
+      rows.appendChild(tr);
+    }
+    body.replaceChildren(rows);
+  }
+
   async function getJson(url) {
     const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
     const data = await response.json();
@@ -173,6 +211,7 @@
       drawSeries(series);
       drawFacts(series);
       drawEvents(events);
+      drawBaselineHistory(series.baseline_history || []);
       errorBox.hidden = true;
       state.refreshes += 1;
     } catch (err) {

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from config_app.models import BaselineStats, MetricThreshold
+from config_app.models import BaselineHistory, BaselineStats, MetricThreshold
 from tests.integration.api.builders import (
     EVENT_COLUMNS,
     RAW_COLUMNS,
@@ -196,4 +196,27 @@ def test_key_page_draws_values_rolling_mean_band_and_drift_periods(live_server, 
         f"window.driftDashboard.chart.options.plugins.annotation.annotations.drift1.xMax === {t0_ms + 200_000}",
         timeout=DEADLINE_MS,
     )
+
+    # A new baseline version, written by a DAG run, shows up with its run id without a reload.
+    assert page.inner_text("#baseline-history-table tbody") == "No baseline versions for this key yet."
+    run_id = "scheduled__2024-05-01T12:04:00+00:00"
+
+    def write_version():  # the ORM refuses to run in Playwright's event-loop thread
+        from django.db import connection
+
+        baseline = BaselineStats.objects.get(source_id="host-a", metric="cpu.user")
+        BaselineHistory.objects.create(baseline=baseline, events=baseline.count, count=baseline.count,
+                                       mean=baseline.mean, m2=baseline.m2, high_water_mark=T0 + timedelta(minutes=4),
+                                       run_id=run_id)
+        connection.close()
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(write_version).result(timeout=30)
+    page.wait_for_function(
+        f"document.querySelector('#baseline-history-table tbody td.run-id')?.textContent === '{run_id}'",
+        timeout=DEADLINE_MS,
+    )
+    assert page.inner_text("#fact-baseline").endswith(f"by DAG run {run_id}")
     assert page.js_errors == []

@@ -9,6 +9,23 @@ import pytest
 from tests.integration.api.builders import EVENT_COLUMNS, RAW_COLUMNS, STATUS_COLUMNS
 
 
+@pytest.fixture(autouse=True)
+def no_query_cache(monkeypatch):
+    """API tests change the data between requests: they read it fresh (the cache has its own tests).
+
+    (monkeypatch, not pytest-django's ``settings``: that one hides SETTINGS_MODULE, which the
+    subprocess tests pass on.)
+    """
+    from django.conf import settings
+
+    from monitoring_api.selectors import QUERY_CACHE
+
+    monkeypatch.setattr(settings, "API_QUERY_CACHE_SECONDS", 0)
+    QUERY_CACHE.clear()
+    yield
+    QUERY_CACHE.clear()
+
+
 @pytest.fixture
 def api():
     from rest_framework.test import APIClient

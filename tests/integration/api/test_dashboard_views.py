@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from config_app.models import BaselineStats, MetricThreshold
+from config_app.models import BaselineHistory, BaselineStats, MetricThreshold
 from tests.integration.api.builders import THRESHOLD, status_row
 
 pytestmark = pytest.mark.django_db
@@ -49,6 +49,23 @@ def test_key_page_renders_the_facts_and_the_chart_canvas(client, keys):
     assert "window 30.0 s, z &gt; 2.0" in html
 
 
+def test_key_page_lists_the_baseline_versions_with_the_dag_run_that_produced_each(client, keys):
+    from datetime import UTC, datetime
+
+    baseline = BaselineStats.objects.create(source_id="host-a", metric="cpu.user", count=30, mean=10.0, m2=29.0)
+    hwm = datetime(2026, 12, 1, 20, 0, tzinfo=UTC)
+    BaselineHistory.objects.create(baseline=baseline, events=20, count=20, mean=9.5, m2=19.0, high_water_mark=hwm)
+    BaselineHistory.objects.create(baseline=baseline, events=10, count=30, mean=10.0, m2=29.0, high_water_mark=hwm,
+                                   run_id="scheduled__2026-12-01T20:01:00+00:00")
+
+    html = client.get("/dashboard/key/host-a/cpu.user/").content.decode()
+
+    assert 'id="baseline-history-table"' in html
+    table = html[html.index('id="baseline-history-table"'):]
+    assert table.index("scheduled__2026-12-01T20:01:00+00:00") < table.index("run_stack timer / update_baselines")
+    assert "n=30, by DAG run scheduled__2026-12-01T20:01:00+00:00" in html
+
+
 def test_key_names_are_escaped(client, ch_insert):
     ch_insert("drift_status_current", [status_row("<script>alert(1)</script>", "m")])
     html = client.get("/dashboard/").content.decode()
@@ -69,3 +86,12 @@ def test_every_script_and_style_is_served_locally(client, keys):
     # Chart.js and the annotation plugin come from node_modules (npm ci), via STATICFILES_DIRS.
     chart = client.get("/static/vendor/chart.js/chart.umd.min.js")
     assert b"Chart.js v4" in b"".join(chart.streaming_content)[:300]
+
+
+def test_pages_link_to_the_alertmanager_ui_when_alerting_is_configured(client, keys, settings):
+    assert 'id="alertmanager-link"' not in client.get("/dashboard/").content.decode()
+    settings.ALERTMANAGER_UI_URL = "http://user:secret@am.example:9093/"
+    for path in ("/dashboard/", "/dashboard/key/host-a/cpu.user/", "/dashboard/report/"):
+        html = client.get(path).content.decode()
+        assert '<a href="http://am.example:9093/" id="alertmanager-link"' in html, path
+        assert "secret" not in html

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from config_app.models import BaselineStats, MetricThreshold
+from config_app.models import BaselineHistory, BaselineStats, MetricThreshold
 from tests.integration.api.builders import T0, THRESHOLD, event_row, raw_row
 
 pytestmark = pytest.mark.django_db
@@ -52,6 +52,7 @@ def test_series_points_rolling_mean_band_and_periods(api, key_data):
     assert by_second[25]["rolling_mean"] == pytest.approx((4 * 10 + 6 * 20) / 10)  # window (15 s, 25 s]
     assert by_second[29]["rolling_mean"] == pytest.approx(20.0)
     assert body["baseline"] == {"count": 101, "mean": 10.0, "std": 1.0}
+    assert body["baseline_history"] == []
     assert body["band"] == {"lower": 8.0, "upper": 12.0}  # mean ± z_threshold × std
     assert body["threshold"]["z_threshold"] == 2.0 and body["threshold"]["metric"] == "cpu.user"
     assert body["drift_periods"] == [
@@ -77,12 +78,26 @@ def test_a_drift_open_before_since_starts_the_first_period(api, key_data):
     assert body["drift_periods"] == [{"start": "2024-05-01T12:00:24Z", "end": "2024-05-01T12:00:27Z"}]
 
 
+def test_baseline_history_names_the_dag_run_of_each_version_newest_first(api, key_data):
+    baseline = BaselineStats.objects.get(**KEY)
+    for i, run_id in enumerate(["", "scheduled__2026-12-01T20:01:00+00:00"]):
+        BaselineHistory.objects.create(baseline=baseline, events=50 + i, count=51 + 50 * i, mean=10.0, m2=50.0 + 50 * i,
+                                       high_water_mark=at(60 * i), run_id=run_id)
+
+    versions = api.get("/drift/series", KEY).json()["baseline_history"]
+
+    assert [(v["run_id"], v["events"], v["count"], v["kind"]) for v in versions] == [
+        ("scheduled__2026-12-01T20:01:00+00:00", 51, 101, "fold"), ("", 50, 51, "fold")]
+    assert versions[0]["std"] == pytest.approx(1.0) and versions[0]["high_water_mark"] == "2024-05-01T12:01:00Z"
+
+
 def test_key_without_threshold_or_baseline(api, ch_insert):
     ch_insert("raw_events", [raw_row(i, "lonely", "x", float(i), at(i)) for i in range(3)])
     body = api.get("/drift/series", {"source_id": "lonely", "metric": "x"}).json()
     assert [p["value"] for p in body["points"]] == [0.0, 1.0, 2.0]
     assert all(p["rolling_mean"] is None for p in body["points"])
     assert body["threshold"] is None and body["baseline"] is None and body["band"] is None
+    assert body["baseline_history"] == []
 
 
 def test_unknown_key_is_an_empty_series(api, clickhouse):

@@ -1,4 +1,4 @@
-"""The server-only Kafka ingest view (0004), exercised on real chDB.
+"""The server-only Kafka ingest (queue table from 0004, newest view from 0007), on real chDB.
 
 chDB cannot create a Kafka engine table, so the test swaps only the queue's engine for Null
 (same columns) and runs the migration's materialized view unchanged: the validation rules and
@@ -26,10 +26,14 @@ def ingest_db(clickhouse_session):
     client.command(f"CREATE DATABASE IF NOT EXISTS {DB}")
     for statement in migrations["0001_create_raw_events"].statements(values):
         client.command(statement)
-    queue_ddl, view_ddl = migrations["0004_create_raw_events_kafka_ingest"].statements(values)
+    queue_ddl, _old_view_ddl = migrations["0004_create_raw_events_kafka_ingest"].statements(values)
     assert "ENGINE = Kafka" in queue_ddl
     client.command(re.sub(r"ENGINE = Kafka.*", "ENGINE = Null", queue_ddl, flags=re.S))
-    client.command(view_ddl)
+    # Every later migration that touches the view, in order: the newest definition wins.
+    for name in sorted(migrations):
+        if name > "0004" and "raw_events_mv" in migrations[name].sql:
+            for statement in migrations[name].statements(values):
+                client.command(statement)
     yield client
     client.command(f"DROP DATABASE {DB}")
 
@@ -39,6 +43,7 @@ VALID = [
     {"source_id": "host-1", "metric": "cpu", "value": 3, "event_time": "2024-05-01T12:00:00.5+02:00"},
     {"source_id": "h2", "metric": "lat", "value": -0.0, "event_time": "2024-05-01T10:00:00.1239Z"},
     {"source_id": "h2", "metric": "lat", "value": 1e-300, "event_time": "2024-05-01T10:00:00Z"},
+    {"source_id": "h3", "metric": "lat", "value": 3.14159, "event_time": "2099-12-31T23:59:59.999Z"},
 ]
 INVALID = [
     b"not json at all",
@@ -53,6 +58,9 @@ INVALID = [
     b'{"source_id": "a", "metric": "' + b"m" * 257 + b'", "value": 1, "event_time": "2024-05-01T10:00:00Z"}',
     b'{"source_id": "a", "metric": "m", "value": 1e200, "event_time": "2024-05-01T10:00:00Z"}',
     b'{"source_id": "a", "metric": "m", "value": 1, "event_time": "2024-05-01T10:00:00Z", "pad": "' + b"x" * 70000 + b'"}',
+    b'{"source_id": "a", "metric": "m", "value": 1, "event_time": "1969-12-31T23:59:59.999Z"}',
+    b'{"source_id": "a", "metric": "m", "value": 1, "event_time": "2100-01-01T00:00:00Z"}',
+    b'\xef\xbb\xbf{"source_id": "a", "metric": "m", "value": 1, "event_time": "2024-05-01T10:00:00Z"}',
 ]
 
 

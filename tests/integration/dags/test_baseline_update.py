@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from config_app.models import BaselineFoldState, BaselineStats
+from config_app.models import BaselineFoldState, BaselineHistory, BaselineStats
 
 DAGS_DIR = Path(__file__).resolve().parents[3] / "dags"
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -47,6 +47,7 @@ def test_dag_run_folds_raw_events_into_the_test_databases(airflow_db, clickhouse
         f"{settings.CLICKHOUSE_DATABASE}.raw_events", rows,
         column_names=["event_id", "source_id", "metric", "value", "event_time", "ingest_time"],
     )
+    settings.BASELINE_FOLD_VIA = "direct"  # server mode: the task folds in its own process
     dag = _dag_bag().get_dag("baseline_update")
 
     run = dag.test(logical_date=until)
@@ -57,6 +58,7 @@ def test_dag_run_folds_raw_events_into_the_test_databases(airflow_db, clickhouse
     assert (row.count, row.mean, row.std) == (2, 2.0, pytest.approx(2 ** 0.5))
     lag = timedelta(seconds=settings.BASELINE_SAFETY_LAG_SECONDS)
     assert BaselineFoldState.objects.get().high_water_mark == until - lag
+    assert list(BaselineHistory.objects.values_list("run_id", flat=True)) == [run.run_id]
 
     # the same run again (a retry, a cleared task) changes nothing
     assert dag.test(logical_date=until).state == "success"

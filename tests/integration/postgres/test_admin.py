@@ -49,10 +49,18 @@ def test_admin_shows_validation_messages(admin_client):
 
 
 def test_admin_saves_a_valid_row(admin_client):
-    data = {**DEMO_DEFAULT, "metric": "mem", "source_id": "", "enabled": "on"}
+    data = {**DEMO_DEFAULT, "metric": "mem", "source_id": "", "enabled": "on", "severity": "critical"}
     response = admin_client.post(reverse("admin:config_app_metricthreshold_add"), data)
     assert response.status_code == 302
-    assert MetricThreshold.objects.get(metric="mem").z_threshold == DEMO_DEFAULT["z_threshold"]
+    row = MetricThreshold.objects.get(metric="mem")
+    assert row.z_threshold == DEMO_DEFAULT["z_threshold"] and row.severity == "critical"
+
+
+def test_admin_rejects_a_severity_that_is_not_a_label_value(admin_client):
+    data = {**DEMO_DEFAULT, "metric": "mem", "source_id": "", "enabled": "on", "severity": "Page Me!"}
+    response = admin_client.post(reverse("admin:config_app_metricthreshold_add"), data)
+    assert response.status_code == 200 and "Lower-case letters" in response.content.decode()
+    assert not MetricThreshold.objects.exists()
 
 
 def test_admin_requires_login(client):

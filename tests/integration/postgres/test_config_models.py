@@ -136,3 +136,15 @@ def test_source_metadata_rejects_empty_id_and_unordered_times():
     with pytest.raises(ValidationError) as excinfo:
         SourceMetadata(source_id="y", first_seen=now, last_seen=now - timezone.timedelta(seconds=1)).full_clean()
     assert "first_seen must not be after last_seen." in str(excinfo.value)
+
+
+def test_severity_defaults_to_warning_and_follows_the_threshold_precedence():
+    threshold_upsert(**GOOD)
+    threshold_upsert(metric="cpu", severity="critical", **GOOD)
+    threshold_upsert(source_id="host-1", metric="cpu", severity="info", **GOOD)
+    rules = threshold_set_get()
+    assert rules.for_key("host-9", "mem").severity == "warning"
+    assert rules.for_key("host-9", "cpu").severity == "critical"
+    assert rules.for_key("host-1", "cpu").severity == "info"
+    with pytest.raises(IntegrityError), transaction.atomic():
+        MetricThreshold.objects.create(metric="disk", severity="Not A Label", **GOOD)

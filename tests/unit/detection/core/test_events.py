@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 import struct
 
 import orjson
 import pytest
+import xxhash
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -103,6 +103,13 @@ def test_integer_value_becomes_float_and_unknown_fields_are_ignored():
         (with_(metric="cpu\x1fload"), "bad_chars:metric"),
         (with_(source_id="host\n1"), "bad_chars:source_id"),
         (with_(extra="x" * 70_000), "too_large"),
+        (b"\xef\xbb\xbf" + with_(), "bom"),
+        ("\ufeff" + with_().decode(), "bom"),
+        (with_(event_time="1969-12-31T23:59:59.999Z"), "event_time_out_of_range"),
+        (with_(event_time="2100-01-01T00:00:00.000Z"), "event_time_out_of_range"),
+        (with_(event_time="2024-01-01T00:00:60.000Z"), "bad_event_time"),
+        (with_(event_time="2024-01-01T00:00:00.12xZ"), "bad_event_time"),
+        (with_(event_time="2024-01-01T00:00:00.\u0661\u0662\u0663Z"), "bad_event_time"),
     ],
 )
 def test_malformed_event_is_rejected_with_its_reason(raw, reason):
@@ -180,13 +187,30 @@ def test_event_time_offsets_are_normalised_and_truncated_to_the_millisecond():
     assert iso_to_ms("2024-01-01T01:00:00+01") == NOW_MS
 
 
-def test_event_id_is_the_documented_md5_formula_and_matches_clickhouse():
+def test_event_id_is_the_documented_xxh3_formula_and_matches_clickhouse():
     value, t = 1.5, NOW_MS + 123
-    payload = f"s1\x1fcpu\x1f{struct.pack('<d', value).hex().upper()}\x1f{t}".encode()
-    expected = int.from_bytes(hashlib.md5(payload).digest()[:8], "little")
-    assert event_id_for("s1", "cpu", value, t) == expected
+    payload = f"s1\x1fcpu\x1f{struct.pack('<d', value).hex()}\x1f{t}".encode()
+    assert event_id_for("s1", "cpu", value, t) == xxhash.xxh3_64_intdigest(payload)
     # Computed by chDB 4.4 (engine 26.9) with the SQL expression in event_id_for's docstring.
-    assert event_id_for("s1", "cpu", 1.5, 1704067200123) == 5986447620483956385
+    assert event_id_for("s1", "cpu", 1.5, 1704067200123) == 16970674314442322719
+
+
+def test_parsed_event_id_is_event_id_for():
+    event = parse(with_(value=-0.0, event_time="2024-01-01T00:00:00.5+00:00"))
+    assert event.event_id == event_id_for("host-1", "cpu", -0.0, NOW_MS + 500)
+
+
+@given(st.integers(MIN_EVENT_TIME_MS, MAX_EVENT_TIME_MS - 1), st.integers(0, 999))
+def test_canonical_fast_path_and_general_parser_agree(ms, other_ms):
+    """The per-second cache is filled by the general parser; cached or not, the same result."""
+    text = ms_to_iso(ms)
+    assert iso_to_ms(text) == ms == iso_to_ms(text)  # first call may fill the cache, second hits it
+    sibling = text[:20] + f"{other_ms:03d}Z"  # same second, other milliseconds: a cache hit
+    assert iso_to_ms(sibling) == ms - ms % 1000 + other_ms
+    for bad in (text[:20] + "1x3Z", text[:20] + "-12Z", text[:20] + " 12Z", text[:20] + "+12Z"):
+        with pytest.raises(InvalidEvent) as caught:
+            iso_to_ms(bad)
+        assert caught.value.reason == "bad_event_time"
 
 
 def test_event_id_depends_on_every_field_including_the_sign_of_zero():
@@ -229,3 +253,17 @@ def test_invalid_event_is_a_value_error_and_pickles():
     assert isinstance(err, ValueError)
     copy = pickle.loads(pickle.dumps(err))
     assert (copy.reason, copy.message) == ("not_finite", "value must be finite")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_json_in_another_encoding_than_utf8_is_not_json(encoding):
+    payload = orjson.dumps(GOOD).decode().encode(encoding)
+    with pytest.raises(InvalidEvent) as err:
+        parse(payload)
+    assert err.value.reason == "not_json"
+
+
+def test_a_non_finite_literal_is_still_reported_as_such():
+    with pytest.raises(InvalidEvent) as err:
+        parse(b'{"source_id": "a", "metric": "m", "value": NaN, "event_time": "2024-01-01T00:00:00Z"}')
+    assert err.value.reason == "not_finite"
