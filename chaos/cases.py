@@ -379,14 +379,19 @@ def failover_case(ctx: Context, *, keys: int = 12, events_per_key: int = 2400) -
     configure(metric=metric, source_ids=scenario_keys(prefix, keys))
     messages = drift_scenario(prefix=prefix, metric=metric, keys=keys, events_per_key=events_per_key,
                               start_ms=SCENARIO_START_MS)
-    failing = ctx.run("failover", batch_max_events=500)
-    ctx.kafka.produce(failing.topic, messages)
-    reference = ctx.run("failoverref", topic=failing.topic, batch_max_events=500)
+    failing = ctx.run("failover", batch_max_events=100)  # many small batches: the kill lands mid-stream
+    reference = ctx.run("failoverref", batch_max_events=100)  # its own topic: the input is produced per run
+    import base64
+
+    input_file = ctx.workdir / "failover-input.txt"
+    input_file.write_text("".join(f"{base64.b64encode(m.key).decode()} {base64.b64encode(m.value).decode()}\n"
+                                  for m in messages))
     results = {}
     for run, kill in ((failing, True), (reference, False)):
         log = ctx.workdir / f"{run.name}.log"
         try:
-            out = subprocess.run([PYTHON, "-m", "chaos.failover", "--detectors", "3", *(["--kill-one"] if kill else [])],
+            out = subprocess.run([PYTHON, "-m", "chaos.failover", "--detectors", "3", "--input", str(input_file),
+                                  *(["--kill-one"] if kill else [])],
                                  cwd=ROOT, env=run.env, stdout=subprocess.PIPE, stderr=log.open("w"), text=True,
                                  timeout=260)
             results[run.name] = json.loads(out.stdout.strip().splitlines()[-1])

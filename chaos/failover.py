@@ -2,7 +2,8 @@
 
 Runs the raw-event ingester and N detector consumers of one group (the composition of
 ``run_stack --detectors N``) over the run's topic, in the process that owns the run's chDB.
-With ``--kill-one``, once the group has made progress, one detector is stopped as a crash
+The input (``--input``) is produced only once every detector holds partitions. With
+``--kill-one``, once every detector has committed a batch, the busiest is stopped as a crash
 would stop it (``StreamRunner.kill()``: no flush, no commit, consumer closed); the others take
 its partitions over. When the group has committed the whole topic, everything stops and the
 audit of the stores is printed as one JSON line.
@@ -11,11 +12,13 @@ audit of the stores is printed as one JSON line.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import sys
 import threading
 import time
+from pathlib import Path
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "driftsite.settings")
 
@@ -24,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--detectors", type=int, default=3)
     parser.add_argument("--kill-one", action="store_true")
+    parser.add_argument("--input", required=True, help="the messages to produce: 'base64(key) base64(value)' per line")
     parser.add_argument("--timeout", type=float, default=150.0, help="seconds to wait for the group to catch up")
     args = parser.parse_args(argv)
 
@@ -33,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.conf import settings
     from django.core.management import call_command
 
-    from chaos.harness import Kafka
+    from chaos.harness import Kafka, Message
     from detection.clickhouse.audit import drift_transitions, raw_event_audit
     from detection.clickhouse.client import get_client
     from detection.wiring import build_detector, build_ingester
@@ -55,16 +59,26 @@ def main(argv: list[str] | None = None) -> int:
     for t in threads:
         t.start()
     deadline = time.monotonic() + args.timeout
+    # The input is produced only once every detector holds partitions (the group has formed),
+    # in slices, so the kill lands while all three share the work.
+    detectors = [(name, runner, handler) for name, runner, handler in parts[1:]]
+    formed_deadline = time.monotonic() + 60
+    while time.monotonic() < formed_deadline and not all(h.detectors for _, _, h in detectors):
+        time.sleep(0.05)
+    print(f"failover: partitions per detector {[(n, sorted(p for _, p in h.detectors)) for n, _, h in detectors]}",
+          file=sys.stderr, flush=True)
+    messages = [Message(base64.b64decode(k), base64.b64decode(v)) for k, v in
+                (line.split() for line in Path(args.input).read_text().splitlines())]
+    third = len(messages) // 3
+    kafka.produce(topic, messages[:third])
     if args.kill_one:
-        # Mid-scenario: the first detector that has committed two batches (it holds partitions and
-        # work remains) is stopped as a crash would stop it; after 60 s, the busiest one.
-        detectors = [(name, runner) for name, runner, _ in parts[1:]]
-        kill_deadline = time.monotonic() + 60
-        while time.monotonic() < kill_deadline and not any(r.batches >= 2 for _, r in detectors):
-            time.sleep(0.05)
-        name, victim = max(detectors, key=lambda nr: nr[1].batches)
+        while time.monotonic() < deadline and not all(r.batches >= 1 for _, r, _ in detectors):
+            time.sleep(0.02)
+        name, victim, _ = max(detectors, key=lambda d: d[1].batches)
         victim.kill()
-        print(f"failover: killed {name} after {victim.batches} batches", file=sys.stderr, flush=True)
+        print(f"failover: killed {name}; batches per detector {[(n, r.batches) for n, r, _ in detectors]}",
+              file=sys.stderr, flush=True)
+    kafka.produce(topic, messages[third:])
     while time.monotonic() < deadline and not (
         kafka.group_caught_up(group, topic) and kafka.group_caught_up(settings.KAFKA_INGEST_GROUP, topic)
     ):
