@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export DJANGO_SETTINGS_MODULE := driftsite.settings
 
-.PHONY: help setup services services-status services-down migrate seed demo test test-airflow test-unit chaos chromium bench bench-core bench-pipeline bench-baselines bench-api
+.PHONY: help setup services services-status services-down migrate seed demo test test-airflow test-unit chaos chromium bench bench-core bench-quality bench-pipeline bench-baselines bench-api
 
 help:
 	@echo "make demo            set everything up and run the system end to end (embedded mode)"
@@ -23,6 +23,7 @@ help:
 	@echo "make test-unit       only the pure unit tests (no services)"
 	@echo "make chaos           fault suite against the real services (JSON on the last line, < 15 min)"
 	@echo "make bench-core      detection core benchmark (JSON on the last line)"
+	@echo "make bench-quality   detection quality: zscore, cusum and river on synthetic changes and NAB (JSON on the last line)"
 	@echo "make bench-pipeline  Kafka -> detector -> ClickHouse throughput and latency (JSON on the last line)"
 	@echo "make bench-baselines baseline fold of 10M events and an incremental 1M (JSON on the last line)"
 	@echo "make bench-api       API latency under wrk against gunicorn (JSON on the last line)"
@@ -68,7 +69,7 @@ demo: setup
 	trap 'if [ -n "$$started" ]; then scripts/services down; fi' EXIT; \
 	scripts/services up && \
 	$(PY) manage.py migrate --noinput && $(PY) manage.py migrate_clickhouse && \
-	$(PY) manage.py seed_config && $(PY) manage.py seed_scenarios && \
+	$(PY) manage.py seed_config --method $${DEMO_METHOD:-cusum} && $(PY) manage.py seed_scenarios && \
 	$(PY) scripts/demo.py $(if $(filter-out 0,$(AIRFLOW)),--airflow)
 
 # The Airflow scheduler e2e test starts Airflow (about a minute here) and waits for scheduled
@@ -92,6 +93,10 @@ chaos: services
 bench-core: setup
 	$(PY) -m detection.bench_core
 
+# Needs ../shared/nab (the labelled NAB series) next to the repository; fails if it is missing.
+bench-quality: setup
+	$(PY) -m detection.bench_quality
+
 bench-pipeline: services
 	$(PY) -m detection.bench_pipeline
 
@@ -102,4 +107,4 @@ bench-api: services
 	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
 	$(PY) -m monitoring_api.bench_api
 
-bench: bench-core bench-pipeline bench-baselines bench-api
+bench: bench-core bench-quality bench-pipeline bench-baselines bench-api

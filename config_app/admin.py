@@ -8,6 +8,7 @@ from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils.html import format_html
 
+from detection.core.config import THRESHOLD_FIELDS
 from config_app.models import (
     BaselineFoldState,
     BaselineHistory,
@@ -31,29 +32,52 @@ class ReadOnlyAdminMixin:
         return False
 
 
+def _with_unplaced_threshold_fields(fieldsets: tuple) -> tuple:
+    """A threshold field added to the core and the model but not placed in a fieldset still shows up."""
+    placed = {name for _, options in fieldsets for name in options["fields"]}
+    rest = tuple(name for name in THRESHOLD_FIELDS if name not in placed)
+    return fieldsets + ((("Other thresholds", {"fields": rest}),) if rest else ())
+
+
 @admin.register(MetricThreshold)
 class MetricThresholdAdmin(admin.ModelAdmin):
     list_display = (
-        "scope", "source_id", "metric", "window_seconds", "min_samples", "z_threshold",
-        "std_ratio_threshold", "enter_hits", "exit_hits", "allowed_lateness_seconds", "severity", "enabled", "updated_at",
+        "scope", "source_id", "metric", "method", "window_seconds", "min_samples", "z_threshold",
+        "std_ratio_threshold", "target_false_alarms_per_100k", "enter_hits", "exit_hits", "allowed_lateness_seconds",
+        "severity", "enabled", "updated_at",
     )
-    list_filter = ("enabled", "metric")
+    list_filter = ("enabled", "method", "metric")
     search_fields = ("source_id", "metric")
-    readonly_fields = ("scope", "created_at", "updated_at")
+    readonly_fields = ("scope", "derived_cusum_thresholds", "created_at", "updated_at")
     fieldsets = (
         ("Scope", {"fields": ("scope", "source_id", "metric", "enabled"),
                    "description": "Empty source and metric = the default row. Most specific enabled row wins: "
                                   "source+metric, then metric, then default."}),
         ("Window", {"fields": ("window_seconds", "min_samples", "allowed_lateness_seconds")}),
-        ("Drift rule", {"fields": ("z_threshold", "std_ratio_threshold", "enter_hits", "exit_hits")}),
+        ("Method", {"fields": ("method", "enter_hits", "exit_hits")}),
+        ("zscore rule", {"fields": ("z_threshold", "std_ratio_threshold")}),
+        ("cusum rule", {"fields": ("target_false_alarms_per_100k", "mean_shift_sigma", "std_up_ratio",
+                                   "std_down_ratio", "derived_cusum_thresholds"),
+                        "description": "Decision thresholds are derived from the target false-alarm rate "
+                                       "(detection/core/README.md); keys whose baseline is autocorrelated "
+                                       "get their own, shown in their status."}),
         ("Baseline", {"fields": ("baseline_excludes_drifting",)}),
         ("Alerting", {"fields": ("severity",)}),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
+    fieldsets = _with_unplaced_threshold_fields(fieldsets)
 
     @admin.display(description="scope")
     def scope(self, obj: MetricThreshold) -> str:
         return obj.scope
+
+    @admin.display(description="derived cusum thresholds (mean up / mean down / std up / std down)")
+    def derived_cusum_thresholds(self, obj: MetricThreshold) -> str:
+        try:
+            values = obj.thresholds().cusum_decision_thresholds
+        except (TypeError, ValueError):
+            return "-"
+        return " / ".join(f"{h:.2f}" for h in values) + " (baseline without autocorrelation)"
 
 
 # =================================================================================================

@@ -13,6 +13,7 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
+from detection.core.config import METHODS, THRESHOLD_FIELDS, Thresholds
 from detection.core.moments import sample_std
 from django.db.models.functions import Now
 
@@ -77,6 +78,26 @@ class MetricThreshold(models.Model):
         default=0.0, validators=[MinValueValidator(0.0)],
         help_text="How far behind a key's newest event time an event may arrive and still count (>= 0).",
     )
+    method = models.CharField(
+        max_length=16, choices=[(m, m) for m in METHODS], default="zscore",
+        help_text="zscore: the rolling window's z-score and std ratio against the thresholds above (the seed "
+                  "rule). cusum: sequential likelihood-ratio tests on each value, thresholds derived from the "
+                  "target false-alarm rate below.",
+    )
+    target_false_alarms_per_100k = models.FloatField(
+        default=0.5,
+        help_text="cusum: drift starts per 100,000 evaluations of a key whose data match its baseline "
+                  "(> 0, <= 1000). The decision thresholds are derived from it.",
+    )
+    mean_shift_sigma = models.FloatField(
+        default=1.0, help_text="cusum: the mean shift, in baseline standard deviations, the test is tuned for (> 0).",
+    )
+    std_up_ratio = models.FloatField(
+        default=2.0, help_text="cusum: the growth of the standard deviation the test is tuned for (> 1).",
+    )
+    std_down_ratio = models.FloatField(
+        default=0.5, help_text="cusum: the shrink of the standard deviation the test is tuned for (> 0, < 1).",
+    )
     enabled = models.BooleanField(default=True)
     severity = models.CharField(
         max_length=32, default="warning",
@@ -109,6 +130,19 @@ class MetricThreshold(models.Model):
                 "metric_thresholds_lateness_non_negative",
                 "allowed_lateness_seconds must not be negative.",
             ),
+            _check(Q(method__in=METHODS), "metric_thresholds_method_known", f"method must be one of {', '.join(METHODS)}."),
+            _check(
+                Q(target_false_alarms_per_100k__gt=0) & Q(target_false_alarms_per_100k__lte=1000),
+                "metric_thresholds_target_rate_range",
+                "target_false_alarms_per_100k must be greater than 0 and at most 1000.",
+            ),
+            _check(Q(mean_shift_sigma__gt=0), "metric_thresholds_mean_shift_positive", "mean_shift_sigma must be greater than 0."),
+            _check(Q(std_up_ratio__gt=1), "metric_thresholds_std_up_gt_1", "std_up_ratio must be greater than 1."),
+            _check(
+                Q(std_down_ratio__gt=0) & Q(std_down_ratio__lt=1),
+                "metric_thresholds_std_down_range",
+                "std_down_ratio must be greater than 0 and less than 1.",
+            ),
             _check(
                 Q(severity__regex=r"^[a-z][a-z0-9_-]*$"),
                 "metric_thresholds_severity_label",
@@ -131,15 +165,28 @@ class MetricThreshold(models.Model):
         return f"{self.source_id}/{self.metric}" if self.source_id else f"*/{self.metric}"
 
     def clean(self) -> None:
-        errors = _non_finite_errors(self, ("window_seconds", "z_threshold", "std_ratio_threshold", "allowed_lateness_seconds"))
+        errors = _non_finite_errors(self, tuple(
+            f.name for f in self._meta.concrete_fields if isinstance(f, models.FloatField) and f.name in THRESHOLD_FIELDS
+        ))
         if self.z_threshold is not None and self.z_threshold <= 0 and "z_threshold" not in errors:
             errors["z_threshold"] = "Must be greater than 0."
         if self.std_ratio_threshold is not None and self.std_ratio_threshold <= 1 and "std_ratio_threshold" not in errors:
             errors["std_ratio_threshold"] = "Must be greater than 1 (a shrink is detected below its inverse)."
         if self.source_id and not self.metric:
             errors["metric"] = "A row that names a source must also name a metric."
+        if not errors and all(getattr(self, name) is not None for name in THRESHOLD_FIELDS):
+            # The core's Thresholds states every rule once; its first failing field is reported.
+            try:
+                self.thresholds()
+            except (ValueError, TypeError) as exc:
+                name = str(exc).split(" ", 1)[0]
+                errors[name if name in THRESHOLD_FIELDS else "__all__"] = str(exc)
         if errors:
             raise ValidationError(errors)
+
+    def thresholds(self, version: int = 0) -> Thresholds:
+        """This row as the core's validated Thresholds (raises ValueError on a bad value)."""
+        return Thresholds(**{name: getattr(self, name) for name in THRESHOLD_FIELDS}, version=version)
 
 
 class ConfigVersion(models.Model):
@@ -175,6 +222,20 @@ class BaselineStats(models.Model):
     high_water_mark = models.DateTimeField(
         null=True, blank=True, help_text="Ingest time up to which raw events have been folded in."
     )
+    autocorrelation = models.FloatField(
+        null=True, blank=True,
+        help_text="Lag-1 autocorrelation of the values in event-time order (the cusum method corrects for it); "
+                  "empty below 3 values or without spread.",
+    )
+    # The incremental state behind ``autocorrelation`` (detection.core.autocorrelation.LagOneState):
+    # sums of y = value - lag_shift over the values folded since the column existed.
+    lag_count = models.BigIntegerField(default=0, validators=[MinValueValidator(0)])
+    lag_shift = models.FloatField(default=0.0)
+    lag_s1 = models.FloatField(default=0.0)
+    lag_s2 = models.FloatField(default=0.0)
+    lag_sp = models.FloatField(default=0.0)
+    lag_first = models.FloatField(default=0.0)
+    lag_last = models.FloatField(default=0.0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -254,6 +315,7 @@ class BaselineHistory(models.Model):
     count = models.BigIntegerField()
     mean = models.FloatField()
     m2 = models.FloatField()
+    autocorrelation = models.FloatField(null=True, blank=True, help_text="Lag-1 autocorrelation after this update.")
     high_water_mark = models.DateTimeField(help_text="Fold watermark (ingest time) after this update.")
     recorded_at = models.DateTimeField(db_default=Now(), help_text="Database time of the transaction that made the update.")
     run_id = models.CharField(

@@ -9,33 +9,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from config_app.models import ANY, ConfigVersion, MetricThreshold
-from detection.core.config import Baseline
+from detection.core.config import THRESHOLD_FIELDS, Baseline, Thresholds
 from detection.core.moments import sample_std
 
-THRESHOLD_FIELDS = (
-    "window_seconds",
-    "min_samples",
-    "z_threshold",
-    "std_ratio_threshold",
-    "enter_hits",
-    "exit_hits",
-    "allowed_lateness_seconds",
-    "severity",
-)
+__all__ = ["THRESHOLD_FIELDS", "ThresholdRule", "ThresholdSet", "baseline_map_get", "config_version_get", "threshold_set_get"]
 
 
 @dataclass(frozen=True)
 class ThresholdRule:
+    """One enabled row: its scope and the core's :class:`Thresholds` (at the set's version).
+
+    Threshold values read through (``rule.z_threshold``), so no field is spelled here.
+    """
+
     source_id: str
     metric: str
-    window_seconds: float
-    min_samples: int
-    z_threshold: float
-    std_ratio_threshold: float
-    enter_hits: int
-    exit_hits: int
-    allowed_lateness_seconds: float
+    thresholds: Thresholds
     severity: str = "warning"  # the alert's severity label (not a detection parameter)
+
+    def __getattr__(self, name: str):
+        if name in THRESHOLD_FIELDS or name == "cusum_decision_thresholds":
+            return getattr(self.thresholds, name)
+        raise AttributeError(name)
 
 
 @dataclass(frozen=True)
@@ -55,6 +50,11 @@ class ThresholdSet:
         )
 
 
+def default_threshold_method_get() -> str | None:
+    """The method of the default threshold row, None if there is no such row."""
+    return MetricThreshold.objects.filter(source_id=ANY, metric=ANY).values_list("method", flat=True).first()
+
+
 def config_version_get() -> int:
     row = ConfigVersion.objects.filter(pk=1).values_list("version", flat=True).first()
     return int(row or 0)
@@ -68,8 +68,14 @@ def threshold_set_get(*, attempts: int = 5) -> ThresholdSet:
     """
     for _ in range(attempts):
         version = config_version_get()
-        rows = MetricThreshold.objects.filter(enabled=True).values("source_id", "metric", *THRESHOLD_FIELDS)
-        rules = {(r["source_id"], r["metric"]): ThresholdRule(**r) for r in rows}
+        rows = MetricThreshold.objects.filter(enabled=True).values("source_id", "metric", "severity", *THRESHOLD_FIELDS)
+        rules = {
+            (r["source_id"], r["metric"]): ThresholdRule(
+                r["source_id"], r["metric"], Thresholds(**{f: r[f] for f in THRESHOLD_FIELDS}, version=version),
+                severity=r["severity"],
+            )
+            for r in rows
+        }
         if config_version_get() == version:
             return ThresholdSet(version=version, rules=rules)
     raise RuntimeError("metric_thresholds kept changing while being read; try again")
@@ -80,13 +86,7 @@ def baseline_map_get() -> dict[tuple[str, str], Baseline]:
     from config_app.models import BaselineStats
 
     out = {}
-    for source_id, metric, count, mean, m2 in BaselineStats.objects.values_list("source_id", "metric", "count", "mean", "m2"):
-        out[(source_id, metric)] = Baseline(mean=mean, std=sample_std(count, m2), count=count)
+    rows = BaselineStats.objects.values_list("source_id", "metric", "count", "mean", "m2", "autocorrelation")
+    for source_id, metric, count, mean, m2, rho in rows:
+        out[(source_id, metric)] = Baseline(mean=mean, std=sample_std(count, m2), count=count, autocorrelation=rho)
     return out
-
-
-def source_type_map_get() -> dict[str, str]:
-    """source_id -> source_type of every registered source: one query."""
-    from config_app.models import SourceMetadata
-
-    return dict(SourceMetadata.objects.values_list("source_id", "source_type"))

@@ -20,8 +20,11 @@ next to the decoder of version 0.1 (:func:`reference_parse_event`, MD5 ids and f
 the same payloads, alternating: ``decode_speedup_vs_v0_1`` (best vs best) and its median paired
 ratio.
 
+Both methods run on the same stream: ``zscore`` (the seed rule, the figures without a prefix)
+and ``cusum`` (``cusum_`` prefix; enter_hits 1, target 0.5 false alarms per 100k).
+
 Prints progress lines, then, as its LAST line, one JSON object with ``events_per_s_1_key``,
-``events_per_s_10k_keys``, ``river_events_per_s_10k_keys``, ``ratio_vs_river_10k_keys`` and
+``events_per_s_10k_keys``, ``cusum_events_per_s_10k_keys``, ``cusum_vs_zscore_10k_keys``, ``river_events_per_s_10k_keys``, ``ratio_vs_river_10k_keys`` and
 ``state_bytes_per_key`` (tracemalloc: memory retained by the detector after the stream is
 released, divided by the key count; it includes everything the windows hold).
 """
@@ -42,6 +45,7 @@ import struct
 import sys
 import time
 import tracemalloc
+from dataclasses import replace
 
 import orjson
 
@@ -61,6 +65,9 @@ THRESHOLDS = Thresholds(
     allowed_lateness_seconds=5,
     version=1,
 )
+# The same window with the cusum method (thresholds from a false-alarm rate; see detection.core.cusum).
+CUSUM_THRESHOLDS = replace(THRESHOLDS, method="cusum", enter_hits=1, target_false_alarms_per_100k=0.5)
+METHODS = {"zscore": THRESHOLDS, "cusum": CUSUM_THRESHOLDS}
 
 
 def generate_stream(n_events: int, n_keys: int, seed: int = 7) -> tuple[list[Event], dict]:
@@ -92,8 +99,8 @@ def generate_stream(n_events: int, n_keys: int, seed: int = 7) -> tuple[list[Eve
     return events, baselines
 
 
-def run_detector(events: list[Event], baselines: dict) -> tuple[float, KeyedDetector]:
-    detector = KeyedDetector(lambda s, m: THRESHOLDS, lambda s, m: baselines.get((s, m)))
+def run_detector(events: list[Event], baselines: dict, thresholds: Thresholds = THRESHOLDS) -> tuple[float, KeyedDetector]:
+    detector = KeyedDetector(lambda s, m: thresholds, lambda s, m: baselines.get((s, m)))
     update = detector.update
     gc.collect()
     start = time.perf_counter()
@@ -269,24 +276,34 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"generating {args.events:,} events over {n_keys:,} keys ...")
         events, baselines = generate_stream(args.events, n_keys)
         stream = None if args.no_river else river_stream(events)
-        ours, theirs = [], []
+        ours, theirs, cusum = [], [], []
         for run in range(1, args.repeat + 1):
             rate, detector = run_detector(events, baselines)
             counters = detector.counters
             del detector
             ours.append(rate)
-            progress(f"[{run}/{args.repeat}] detector {label}: {rate:,.0f} events/s; counters {counters}")
+            progress(f"[{run}/{args.repeat}] detector (zscore) {label}: {rate:,.0f} events/s; counters {counters}")
+            rate, detector = run_detector(events, baselines, CUSUM_THRESHOLDS)
+            cusum_counters = detector.counters
+            del detector
+            cusum.append(rate)
+            progress(f"[{run}/{args.repeat}] detector (cusum) {label}: {rate:,.0f} events/s; counters {cusum_counters}")
             if stream is not None:
                 river_rate = run_river(stream)
                 theirs.append(river_rate)
                 progress(f"[{run}/{args.repeat}] river TimeRolling(Var) {label}: {river_rate:,.0f} events/s")
         result[f"events_per_s_{label}"] = round(max(ours))
         result[f"transitions_{label}"] = counters["transitions"]
+        result[f"cusum_events_per_s_{label}"] = round(max(cusum))
+        result[f"cusum_transitions_{label}"] = cusum_counters["transitions"]
+        result[f"cusum_vs_zscore_{label}"] = round(max(cusum) / max(ours), 2)
+        result[f"paired_cusum_vs_zscore_{label}"] = [round(c / z, 2) for c, z in zip(cusum, ours)]
         if theirs:
             result[f"river_events_per_s_{label}"] = round(max(theirs))
             result[f"ratio_vs_river_{label}"] = round(max(ours) / max(theirs), 2)
             result[f"paired_ratios_vs_river_{label}"] = [round(a / b, 2) for a, b in zip(ours, theirs)]
             result[f"median_paired_ratio_vs_river_{label}"] = round(statistics.median(a / b for a, b in zip(ours, theirs)), 2)
+            result[f"cusum_ratio_vs_river_{label}"] = round(max(cusum) / max(theirs), 2)
         del events, baselines, stream
         gc.collect()
     n_keys = max(args.keys)

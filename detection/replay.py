@@ -1,6 +1,12 @@
 """Offline replay / backtest of a history through the detection core.
 
-    python -m detection.replay --input FILE [thresholds] (--baseline-mean M --baseline-std S | --baseline-fraction F)
+    python -m detection.replay --input FILE [--method zscore|cusum] [thresholds]
+        (--baseline-mean M --baseline-std S [--baseline-autocorrelation RHO] | --baseline-fraction F)
+
+``--method`` defaults to ``zscore`` (the seed rule), so existing invocations keep their meaning.
+The threshold flags are the core's threshold fields (``Thresholds``) spelled with dashes;
+``--target-false-alarms-per-100k``, ``--mean-shift-sigma``, ``--std-up-ratio`` and
+``--std-down-ratio`` apply to ``cusum``.
 
 Needs no Django, Kafka or database: the same pure core as the live detector
 (:mod:`detection.core`), fed from a file in file order (as a Kafka partition would deliver it).
@@ -18,15 +24,18 @@ file's stem) / ``--metric`` (default ``value``). ``event_time`` must carry an of
 wire; ``--assume-utc`` accepts naive timestamps as UTC (histories exported without an offset,
 like NAB). Invalid rows are counted by reason and skipped, never fatal.
 
-Baselines: ``--baseline-mean``/``--baseline-std`` for every key, or ``--baseline-fraction F``:
-each key's baseline is the (count, mean, sample std) of its first ``floor(F * n)`` valid events
+Baselines: ``--baseline-mean``/``--baseline-std`` (and optionally ``--baseline-autocorrelation``)
+for every key, or ``--baseline-fraction F``: each key's baseline is the (count, mean, sample std,
+lag-1 autocorrelation in event-time order) of its first ``floor(F * n)`` valid events
 in file order (``n`` = the key's valid events; the file is read twice). Those events only build
 the baseline: they are not fed to the detector, which starts on the rest with an empty window.
 
 Output: one JSON object per transition on stdout (``drift_event_id``, ``source_id``, ``metric``,
 ``event_type``, ``event_time`` as ISO-8601 UTC, ``rolling_mean``, ``rolling_std``,
 ``rolling_count``, ``baseline_mean``, ``baseline_std``, ``z_score``, ``std_ratio``,
-``trigger_event_id``, ``config_version``); one JSON summary line on stderr (``read``,
+``trigger_event_id``, ``config_version``, ``method``, ``statistic_name``, ``statistic``,
+``threshold``, and for cusum ``cusum_statistics`` / ``cusum_thresholds``: mean_up, mean_down,
+std_up, std_down); one JSON summary line on stderr (``read``,
 ``accepted``, ``baseline_events``, ``invalid``, ``invalid_reasons``, ``late``, ``duplicate``,
 ``transitions``, ``drift_start``, ``drift_end``, ``keys``, ``elapsed_s``, ``events_per_s``).
 Exit status 0, or 2 for bad arguments / an unreadable input.
@@ -35,6 +44,8 @@ Exit status 0, or 2 for bad arguments / an unreadable input.
 from __future__ import annotations
 
 import argparse
+from dataclasses import MISSING
+from dataclasses import fields as dataclass_fields
 import csv
 import math
 import sys
@@ -45,9 +56,10 @@ from pathlib import Path
 
 import orjson
 
-from detection.core.config import Baseline, Thresholds
+from detection.core.config import METHODS, THRESHOLD_FIELDS, Baseline, Thresholds
 from detection.core.detector import KeyedDetector, Transition
 from detection.core.events import DEFAULT_MAX_BYTES, Event, InvalidEvent, ms_to_iso, parse_event
+from detection.core.autocorrelation import lag_one_autocorrelation
 from detection.core.moments import Moments
 
 # One item per data row: an Event or the InvalidEvent it raised.
@@ -88,10 +100,26 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument("--enter-hits", type=int, default=3, help="default: %(default)s")
     th.add_argument("--exit-hits", type=int, default=3, help="default: %(default)s")
     th.add_argument("--allowed-lateness-seconds", type=number, default=0.0, help="default: %(default)s")
+    th.add_argument("--method", choices=METHODS, default="zscore", help="detection method (default: %(default)s)")
+    th.add_argument("--target-false-alarms-per-100k", type=number, default=0.5, help="cusum (default: %(default)s)")
+    th.add_argument("--mean-shift-sigma", type=number, default=1.0, help="cusum (default: %(default)s)")
+    th.add_argument("--std-up-ratio", type=number, default=2.0, help="cusum (default: %(default)s)")
+    th.add_argument("--std-down-ratio", type=number, default=0.5, help="cusum (default: %(default)s)")
+    # A threshold field without a flag of its own above gets one derived from Thresholds.
+    declared = {action.dest for action in th._group_actions}
+    for f in dataclass_fields(Thresholds):
+        if f.init and f.name in THRESHOLD_FIELDS and f.name not in declared and f.default is not MISSING:
+            kind = int if f.type == "int" else (str if f.type == "str" else number)
+            th.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default, help="default: %(default)s")
     th.add_argument("--config-version", type=int, default=0, help="copied to transitions (default: %(default)s)")
     base = parser.add_argument_group("baseline (one of)")
     base.add_argument("--baseline-mean", type=number, help="baseline mean for every key")
     base.add_argument("--baseline-std", type=number, help="baseline sample std for every key")
+    base.add_argument(
+        "--baseline-autocorrelation",
+        type=number,
+        help="with --baseline-mean/--baseline-std: the baseline's lag-1 autocorrelation (default: none)",
+    )
     base.add_argument(
         "--baseline-fraction",
         type=fraction,
@@ -181,6 +209,12 @@ def transition_json(tr: Transition) -> bytes:
             "std_ratio": tr.std_ratio,
             "trigger_event_id": tr.trigger_event_id,
             "config_version": tr.config_version,
+            "method": tr.method,
+            "statistic_name": tr.statistic_name,
+            "statistic": tr.statistic,
+            "threshold": tr.threshold,
+            "cusum_statistics": tr.cusum_statistics,
+            "cusum_thresholds": tr.cusum_thresholds,
         }
     )
 
@@ -198,17 +232,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--baseline-mean and --baseline-std go together")
     if fixed and args.baseline_std < 0:
         parser.error(f"--baseline-std must be >= 0, got {args.baseline_std}")
+    if args.baseline_autocorrelation is not None:
+        if not fixed:
+            parser.error("--baseline-autocorrelation goes with --baseline-mean/--baseline-std "
+                         "(--baseline-fraction computes it)")
+        if not -1.0 <= args.baseline_autocorrelation <= 1.0:
+            parser.error(f"--baseline-autocorrelation must be in [-1, 1], got {args.baseline_autocorrelation}")
     try:
-        thresholds = Thresholds(
-            window_seconds=args.window_seconds,
-            min_samples=args.min_samples,
-            z_threshold=args.z_threshold,
-            std_ratio_threshold=args.std_ratio_threshold,
-            enter_hits=args.enter_hits,
-            exit_hits=args.exit_hits,
-            allowed_lateness_seconds=args.allowed_lateness_seconds,
-            version=args.config_version,
-        )
+        # The flags are the core's threshold fields, spelled with dashes.
+        thresholds = Thresholds(**{name: getattr(args, name) for name in THRESHOLD_FIELDS}, version=args.config_version)
     except ValueError as exc:  # "<field> must be ...": name the flag instead of the field
         field, _, rest = str(exc).partition(" ")
         parser.error(f"--{field.replace('_', '-')} {rest}")
@@ -241,7 +273,9 @@ def _run(args: argparse.Namespace, thresholds: Thresholds, rows) -> int:
         share = {key: int(args.baseline_fraction * n) for key, n in totals.items()}
         fixed_baseline = None
     else:
-        fixed_baseline = Baseline(mean=args.baseline_mean, std=args.baseline_std, count=0)  # count unknown
+        fixed_baseline = Baseline(
+            mean=args.baseline_mean, std=args.baseline_std, count=0, autocorrelation=args.baseline_autocorrelation
+        )  # count unknown
 
     def baseline_for(source_id: str, metric: str) -> Baseline | None:
         if fixed_baseline is not None:
@@ -255,6 +289,7 @@ def _run(args: argparse.Namespace, thresholds: Thresholds, rows) -> int:
     baseline_events = 0
     invalid: Counter = Counter()
     building: dict[tuple[str, str], Moments] = {}
+    lags: dict[tuple[str, str], list[tuple[int, float]]] = {}
     for item in rows():
         read += 1
         if type(item) is not Event:
@@ -268,9 +303,15 @@ def _run(args: argparse.Namespace, thresholds: Thresholds, rows) -> int:
                 if moments is None:
                     moments = building[key] = Moments()
                 moments.add(item.value)
+                # Kept only for the autocorrelation, which needs the values in event-time order.
+                lags.setdefault(key, []).append((item.event_time_ms, item.value))
                 baseline_events += 1
                 if moments.count >= needed:
-                    baselines[key] = Baseline(mean=moments.mean, std=moments.std, count=moments.count)
+                    ordered = [x for _, x in sorted(lags.pop(key), key=lambda tx: tx[0])]
+                    baselines[key] = Baseline(
+                        mean=moments.mean, std=moments.std, count=moments.count,
+                        autocorrelation=lag_one_autocorrelation(ordered),
+                    )
                     share[key] = 0
                 continue
         outcome = update(item)

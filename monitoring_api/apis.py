@@ -14,6 +14,7 @@ session is recognised). With ``API_TOKEN_AUTH=true`` every endpoint except /heal
 from __future__ import annotations
 
 import logging
+from dataclasses import fields as dataclass_fields
 
 from django.conf import settings
 from django.db import InterfaceError as DjangoInterfaceError
@@ -27,6 +28,7 @@ from rest_framework.views import APIView
 
 from config_app.models import SourceMetadata
 from detection.clickhouse.client import ClickHouseUnavailable
+from detection.core.config import METHODS, THRESHOLD_FIELDS, Thresholds
 from detection.clickhouse.readers import DRIFT_EVENT_TYPES, DRIFT_STATES, DRIFT_STATUS_ORDERINGS, EventPosition
 from monitoring_api import selectors
 from monitoring_api.fields import FiniteFloatField, QueryStringField, StrictIntegerField, UInt64StringField, UtcDateTimeField
@@ -40,6 +42,24 @@ from monitoring_api.pagination import (
     limit_offset_links,
     limit_offset_page_serializer,
 )
+
+
+def threshold_fields(source_prefix: str = "") -> dict[str, serializers.Field]:
+    """One serializer field per core threshold field (``THRESHOLD_FIELDS``), typed from
+    ``Thresholds``: a new threshold field appears in the API without being spelled here.
+    Serializers take them with ``locals().update(...)`` in their class body (a class body's
+    namespace is a plain dict, which DRF's metaclass then reads like declared fields)."""
+    hints = {f.name: f.type for f in dataclass_fields(Thresholds)}
+    out: dict[str, serializers.Field] = {}
+    for name in THRESHOLD_FIELDS:
+        kwargs = {"source": f"{source_prefix}{name}"} if source_prefix else {}
+        if name == "method":
+            out[name] = serializers.ChoiceField(choices=METHODS, **kwargs)
+        elif hints[name] == "int":
+            out[name] = serializers.IntegerField(**kwargs)
+        else:
+            out[name] = serializers.FloatField(**kwargs)
+    return out
 
 logger = logging.getLogger(__name__)
 
@@ -214,13 +234,13 @@ class ThresholdListApi(ReadOnlyApi):
         scope = serializers.CharField(help_text="'default', '*/<metric>' or '<source_id>/<metric>'.")
         source_id = serializers.CharField(help_text="Empty: any source.")
         metric = serializers.CharField(help_text="Empty (with an empty source): the default row.")
-        window_seconds = serializers.FloatField()
-        min_samples = serializers.IntegerField()
-        z_threshold = serializers.FloatField()
-        std_ratio_threshold = serializers.FloatField()
-        enter_hits = serializers.IntegerField()
-        exit_hits = serializers.IntegerField()
-        allowed_lateness_seconds = serializers.FloatField()
+        locals().update(threshold_fields())
+        cusum_decision_thresholds = serializers.ListField(
+            child=serializers.FloatField(), source="thresholds.cusum_decision_thresholds",
+            help_text="cusum: decision thresholds derived from the target rate for a baseline without "
+                      "autocorrelation [mean_up, mean_down, std_up, std_down]; keys with autocorrelated "
+                      "baselines report their own in their status.",
+        )
         severity = serializers.CharField(help_text="The severity label of this scope's drift alerts.")
         enabled = serializers.BooleanField()
         created_at = serializers.DateTimeField()
@@ -315,7 +335,26 @@ class SourceListApi(ReadOnlyApi):
 
 # --- /drift/status --------------------------------------------------------------------------------
 @extend_schema_serializer(component_name="DriftStatus")
-class DriftStatusOutputSerializer(serializers.Serializer):
+class MethodFieldsSerializer(serializers.Serializer):
+    """The detection method's decision at the row's evaluation (drift_events and status alike)."""
+
+    method = serializers.ChoiceField(choices=METHODS, help_text="Detection method of the key's threshold row.")
+    statistic_name = serializers.CharField(
+        allow_blank=True,
+        help_text="zscore: 'z_score'. cusum: the CUSUM nearest its threshold (mean_up, mean_down, std_up, "
+                  "std_down). Empty while not evaluated.",
+    )
+    statistic = FiniteFloatField(help_text="Value of that statistic.")
+    threshold = FiniteFloatField(help_text="Its decision threshold (zscore: z_threshold; cusum: derived h).")
+    cusum_statistics = serializers.ListField(
+        child=FiniteFloatField(), help_text="cusum: [mean_up, mean_down, std_up, std_down]; empty for zscore."
+    )
+    cusum_thresholds = serializers.ListField(
+        child=FiniteFloatField(), help_text="cusum: the decision thresholds in the same order; empty for zscore."
+    )
+
+
+class DriftStatusOutputSerializer(MethodFieldsSerializer):
     source_id = serializers.CharField()
     metric = serializers.CharField()
     state = serializers.ChoiceField(choices=DRIFT_STATES)
@@ -345,11 +384,9 @@ class DriftStatusListApi(ReadOnlyApi):
     OutputSerializer = DriftStatusOutputSerializer
     serialize_rows = staticmethod(row_serializer(DriftStatusOutputSerializer))  # same output, ~50x cheaper
 
-    @extend_schema_serializer(component_name="DriftStateCounts")
-    class StateCountsSerializer(serializers.Serializer):
-        INITIALIZING = serializers.IntegerField()
-        NORMAL = serializers.IntegerField()
-        DRIFTING = serializers.IntegerField()
+    StateCountsSerializer = extend_schema_serializer(component_name="DriftStateCounts")(
+        type("StateCountsSerializer", (serializers.Serializer,), {s: serializers.IntegerField() for s in DRIFT_STATES})
+    )
 
     PageSerializer = limit_offset_page_serializer(
         OutputSerializer,
@@ -386,7 +423,7 @@ class DriftStatusListApi(ReadOnlyApi):
 
 # --- /drift/events --------------------------------------------------------------------------------
 @extend_schema_serializer(component_name="DriftEvent")
-class DriftEventOutputSerializer(serializers.Serializer):
+class DriftEventOutputSerializer(MethodFieldsSerializer):
     drift_event_id = UInt64StringField(help_text="Deterministic id (a decimal string: UInt64 exceeds JSON-safe integers).")
     source_id = serializers.CharField()
     metric = serializers.CharField()
@@ -485,13 +522,11 @@ class DriftEventListApi(ReadOnlyApi):
 class ThresholdRuleSerializer(serializers.Serializer):
     source_id = serializers.CharField(help_text="Scope of the rule that applies ('' = any).")
     metric = serializers.CharField(help_text="Scope of the rule that applies ('' = default row).")
-    window_seconds = serializers.FloatField()
-    min_samples = serializers.IntegerField()
-    z_threshold = serializers.FloatField()
-    std_ratio_threshold = serializers.FloatField()
-    enter_hits = serializers.IntegerField()
-    exit_hits = serializers.IntegerField()
-    allowed_lateness_seconds = serializers.FloatField()
+    locals().update(threshold_fields(source_prefix="thresholds."))
+    cusum_decision_thresholds = serializers.ListField(
+        child=serializers.FloatField(), source="thresholds.cusum_decision_thresholds",
+        help_text="cusum: decision thresholds for a baseline without autocorrelation.",
+    )
     severity = serializers.CharField(help_text="The severity label of the key's drift alerts.")
 
 
@@ -527,6 +562,11 @@ class SeriesPointSerializer(serializers.Serializer):
     event_time = serializers.DateTimeField()
     value = FiniteFloatField()
     rolling_mean = FiniteFloatField(help_text="Mean of the key's values in (event_time - window_seconds, event_time].")
+    cusum_score = FiniteFloatField(
+        required=False, allow_null=True,
+        help_text="cusum keys (null otherwise): largest CUSUM statistic / its decision threshold after this point (> 1 is a "
+                  "violation), replayed by the core from the first point shown.",
+    )
 
 
 @extend_schema_serializer(component_name="DriftPeriod")

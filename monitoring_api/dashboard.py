@@ -26,12 +26,13 @@ from django.views.generic import TemplateView
 
 from detection.alerting.alertmanager import redact
 from detection.core.events import MAX_NAME_LENGTH
+from detection.core.state import DriftState
 from monitoring_api import selectors
 
 logger = logging.getLogger(__name__)
 
 INDEX_PAGE_SIZE = 100
-STATES = ("DRIFTING", "NORMAL", "INITIALIZING")  # display order: the urgent first
+STATES = tuple(state.value for state in reversed(DriftState))  # display order: the urgent first
 
 
 class _DashboardView(TemplateView):

@@ -19,6 +19,9 @@ from config_app.selectors import ThresholdRule, threshold_set_get
 from detection.clickhouse import readers
 from detection.clickhouse.client import get_client
 from monitoring_api.query_cache import QueryCache
+from detection.core.config import Baseline, Thresholds
+from detection.core.detector import KeyedDetector
+from detection.core.events import Event, event_id_for
 
 THRESHOLD_ORDERINGS = ("source_id", "metric", "window_seconds", "z_threshold", "std_ratio_threshold", "updated_at")
 BASELINE_ORDERINGS = ("source_id", "metric", "count", "mean", "updated_at", "high_water_mark")
@@ -259,6 +262,8 @@ def drift_series_get(
             client, database=database, source_id=source_id, metric=metric, before=since
         )
         periods = _drift_periods(events, open_at=since if before == "DRIFT_START" else None)
+    if points and threshold is not None and threshold.method == "cusum" and baseline is not None and baseline.count > 1:
+        _add_cusum_scores(points, source_id, metric, threshold.thresholds, baseline)
     return DriftSeries(
         source_id=source_id,
         metric=metric,
@@ -270,6 +275,24 @@ def drift_series_get(
         points=points,
         drift_periods=periods,
     )
+
+
+def _add_cusum_scores(points: list[dict[str, Any]], source_id: str, metric: str, thresholds: Thresholds,
+                      baseline: BaselineStats) -> None:
+    """Each point's cusum score: the largest statistic / its decision threshold (> 1 = violation),
+    from the pure core replaying the points shown (statistics start at 0 at the first point, so
+    early points can differ from what the live detector had then)."""
+    core_baseline = Baseline(mean=baseline.mean, std=baseline.std, count=baseline.count,
+                             autocorrelation=baseline.autocorrelation)
+    detector = KeyedDetector(lambda s, m: thresholds, lambda s, m: core_baseline)
+    for point in points:
+        t = round(point["event_time"].timestamp() * 1000)
+        value = float(point["value"])
+        detector.update(Event(source_id, metric, value, t, event_id_for(source_id, metric, value, t)))
+        status = detector.status(source_id, metric)
+        point["cusum_score"] = (
+            status.statistic / status.threshold if status.statistic is not None and status.threshold else None
+        )
 
 
 def _drift_periods(events: list[dict[str, Any]], *, open_at: datetime | None) -> list[dict[str, datetime | None]]:

@@ -29,9 +29,11 @@ says how many DAG runs folded how many events (from Airflow's metadata database:
 state and XCom), and the JSON line gains ``airflow_dag_runs`` and ``airflow_events_folded``.
 Airflow is stopped at the end if the demo started it.
 
-Environment: DEMO_SECONDS (default 180), DEMO_KEEP=1 to keep everything running until Ctrl-C,
-API_PORT (default 8000), AIRFLOW=1 (same as --airflow), ALERTMANAGER_PORT (9095),
-ALERT_WEBHOOK_PORT (9096), and every setting of driftsite/settings.py and scripts/airflow.
+Environment: DEMO_METHOD (cusum, the default, or zscore: the method `make demo` seeds the default
+threshold row with; reported on the last line), DEMO_SECONDS (default 180), DEMO_KEEP=1 to keep
+everything running until Ctrl-C, API_PORT (default 8000), AIRFLOW=1 (same as --airflow),
+ALERTMANAGER_PORT (9095), ALERT_WEBHOOK_PORT (9096), and every setting of driftsite/settings.py
+and scripts/airflow.
 """
 
 from __future__ import annotations
@@ -455,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"airflow: {af['dag_runs']} DAG runs of baseline_update succeeded ({af['folding_runs']} folded new "
               f"events), {af['events_folded']} events folded in all, {af['failed']} failed runs; Airflow start-up "
               f"{af['start_seconds']:.0f} s")
-    totals = {**report["totals"], **demo.alert_totals(report)}
+    totals = {**report["totals"], **demo.alert_totals(report), "method": os.environ.get("DEMO_METHOD", "cusum")}
     if receiver is not None:
         print(f"alerts (webhook receiver): fired {totals['alerts_fired']} resolved {totals['alerts_resolved']} "
               f"false {totals['false_alerts']}")

@@ -73,6 +73,7 @@ from django.utils import timezone
 from config_app.models import ANY, BaselineFoldState, BaselineHistory, BaselineStats, MetricThreshold
 from detection.clickhouse import aggregates
 from detection.clickhouse.client import get_client
+from detection.core.autocorrelation import LagOneState
 from detection.core.moments import merge
 
 logger = logging.getLogger(__name__)
@@ -232,6 +233,7 @@ class _Stats:
     m2: float
     window_start: datetime | None
     window_end: datetime | None
+    lag: LagOneState
 
 
 def _merge_into(rows: list[aggregates.KeyMoments]) -> list[_Stats]:
@@ -241,20 +243,24 @@ def _merge_into(rows: list[aggregates.KeyMoments]) -> list[_Stats]:
     stored = _locked_rows([row.source_id for row in rows], [row.metric for row in rows])
     out = []
     for row in rows:
-        count, mean, m2, window_start, window_end = stored.get((row.source_id, row.metric), (0, 0.0, 0.0, None, None))
+        count, mean, m2, window_start, window_end, *lag = stored.get(
+            (row.source_id, row.metric), (0, 0.0, 0.0, None, None, *LagOneState.empty())
+        )
         count, mean, m2 = merge(count, mean, m2, row.count, row.mean, row.m2)
         first, last = _from_ms(row.first_event_ms), _from_ms(row.last_event_ms)
         out.append(_Stats(
             row.source_id, row.metric, count, mean, max(m2, 0.0),
             first if window_start is None else min(window_start, first),
             last if window_end is None else max(window_end, last),
+            LagOneState(*lag).then(row.lag),
         ))
     return out
 
 
 _LOCKED_ROWS = """
 SELECT stored.source_id, stored.metric, stored.count, stored.mean, stored.m2,
-       stored.window_start, stored.window_end
+       stored.window_start, stored.window_end, stored.lag_count, stored.lag_shift, stored.lag_s1,
+       stored.lag_s2, stored.lag_sp, stored.lag_first, stored.lag_last
 FROM {table} AS stored
 JOIN unnest(%(source_id)s::varchar[], %(metric)s::varchar[]) AS wanted (source_id, metric)
   ON stored.source_id = wanted.source_id AND stored.metric = wanted.metric
@@ -274,7 +280,7 @@ def _fresh(rows: list[aggregates.KeyMoments]) -> list[_Stats]:
     """Rebuild: each key's statistics are exactly its recomputed ones."""
     return [
         _Stats(row.source_id, row.metric, row.count, row.mean, row.m2,
-               _from_ms(row.first_event_ms), _from_ms(row.last_event_ms))
+               _from_ms(row.first_event_ms), _from_ms(row.last_event_ms), row.lag)
         for row in rows
     ]
 
@@ -299,23 +305,32 @@ WITH batch AS (
     SELECT *
     FROM unnest(%(source_id)s::varchar[], %(metric)s::varchar[], %(count)s::bigint[], %(mean)s::float8[],
                 %(m2)s::float8[], %(window_start)s::timestamptz[], %(window_end)s::timestamptz[],
-                %(events)s::bigint[])
-         AS batch (source_id, metric, count, mean, m2, window_start, window_end, events)
+                %(events)s::bigint[], %(autocorrelation)s::float8[], %(lag_count)s::bigint[],
+                %(lag_shift)s::float8[], %(lag_s1)s::float8[], %(lag_s2)s::float8[], %(lag_sp)s::float8[],
+                %(lag_first)s::float8[], %(lag_last)s::float8[])
+         AS batch (source_id, metric, count, mean, m2, window_start, window_end, events, autocorrelation,
+                   lag_count, lag_shift, lag_s1, lag_s2, lag_sp, lag_first, lag_last)
 ),
 written AS (
     INSERT INTO {stats} AS stored
-        (source_id, metric, count, mean, m2, window_start, window_end, high_water_mark, updated_at)
-    SELECT source_id, metric, count, mean, m2, window_start, window_end, %(high_water_mark)s, %(now)s
+        (source_id, metric, count, mean, m2, window_start, window_end, high_water_mark, updated_at,
+         autocorrelation, lag_count, lag_shift, lag_s1, lag_s2, lag_sp, lag_first, lag_last)
+    SELECT source_id, metric, count, mean, m2, window_start, window_end, %(high_water_mark)s, %(now)s,
+           autocorrelation, lag_count, lag_shift, lag_s1, lag_s2, lag_sp, lag_first, lag_last
     FROM batch
     ON CONFLICT (source_id, metric) DO UPDATE SET
         count = EXCLUDED.count, mean = EXCLUDED.mean, m2 = EXCLUDED.m2,
         window_start = EXCLUDED.window_start, window_end = EXCLUDED.window_end,
-        high_water_mark = EXCLUDED.high_water_mark, updated_at = EXCLUDED.updated_at
-    RETURNING stored.id, stored.source_id, stored.metric, stored.count, stored.mean, stored.m2
+        high_water_mark = EXCLUDED.high_water_mark, updated_at = EXCLUDED.updated_at,
+        autocorrelation = EXCLUDED.autocorrelation, lag_count = EXCLUDED.lag_count,
+        lag_shift = EXCLUDED.lag_shift, lag_s1 = EXCLUDED.lag_s1, lag_s2 = EXCLUDED.lag_s2,
+        lag_sp = EXCLUDED.lag_sp, lag_first = EXCLUDED.lag_first, lag_last = EXCLUDED.lag_last
+    RETURNING stored.id, stored.source_id, stored.metric, stored.count, stored.mean, stored.m2,
+              stored.autocorrelation
 )
-INSERT INTO {history} (baseline_id, kind, events, count, mean, m2, high_water_mark, recorded_at, run_id)
-SELECT written.id, %(kind)s, batch.events, written.count, written.mean, written.m2, %(high_water_mark)s, %(now)s,
-       %(run_id)s
+INSERT INTO {history} (baseline_id, kind, events, count, mean, m2, autocorrelation, high_water_mark, recorded_at, run_id)
+SELECT written.id, %(kind)s, batch.events, written.count, written.mean, written.m2, written.autocorrelation,
+       %(high_water_mark)s, %(now)s, %(run_id)s
 FROM written JOIN batch ON batch.source_id = written.source_id AND batch.metric = written.metric
 """
 
@@ -342,6 +357,8 @@ def _write(
         "window_start": [s.window_start for s in stats],
         "window_end": [s.window_end for s in stats],
         "events": [row.count for row in rows],
+        "autocorrelation": [s.lag.value() for s in stats],
+        **{f"lag_{name}": [getattr(s.lag, name) for s in stats] for name in LagOneState._fields},
         "high_water_mark": high_water_mark,
         "now": now,
         "kind": kind,

@@ -20,11 +20,12 @@ def _load_context() -> Callable[[str, str], KeyContext]:
     """Severity and thresholds (threshold precedence) and source types, from PostgreSQL."""
     from django.db import close_old_connections
 
-    from config_app.selectors import source_type_map_get, threshold_set_get
+    from config_app.scenario_selectors import source_types_get
+    from config_app.selectors import threshold_set_get
 
     close_old_connections()  # a connection broken by a PostgreSQL outage is replaced
     thresholds = threshold_set_get()
-    source_types = source_type_map_get()
+    source_types = source_types_get()
 
     def context_for(source_id: str, metric: str) -> KeyContext:
         rule = thresholds.for_key(source_id, metric)

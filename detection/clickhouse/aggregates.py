@@ -5,7 +5,8 @@ into ``baseline_stats``; the exactly-once reasoning lives in that module's docst
 only answers one question, for a slice of ingest times ``(after, until]``:
 
     per (source_id, metric): count, mean and M2 of the DISTINCT events whose earliest stored
-    copy was ingested inside the slice.
+    copy was ingested inside the slice, and the lag-1 sums of their values in event-time order
+    (:class:`~detection.core.autocorrelation.LagOneState`, for the baseline's autocorrelation).
 
 - **Dedup inside the slice:** rows are collapsed by ``event_id`` (``GROUP BY event_id`` with
   ``any()``: copies of an event have the same content, since the id hashes it).
@@ -32,6 +33,8 @@ import re
 from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
+
+from detection.core.autocorrelation import LagOneState
 
 _IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -89,6 +92,20 @@ _OUTSIDE_DRIFT = """
     WHERE ifNull(state.drifting, 0) = 0
 """
 
+# The lag-1 sums of the slice (detection.core.autocorrelation.LagOneState): per key, in
+# event-time order (ties by event_id), y = value - K with K = the key's first value of the slice,
+# so y_first = 0; sp sums y_i * y_{i+1} over consecutive events of the slice.
+_ORDERED = """
+    SELECT source_id, metric, value, event_time, event_id,
+           value - first_value(value) OVER w AS y,
+           lagInFrame(value) OVER w - first_value(value) OVER w AS y_prev,
+           first_value(value) OVER w AS k,
+           row_number() OVER w AS rn
+    FROM ({fresh}) AS fresh_events
+    WINDOW w AS (PARTITION BY source_id, metric ORDER BY event_time, event_id
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+"""
+
 _AGGREGATE = """
 SELECT
     source_id,
@@ -97,8 +114,13 @@ SELECT
     sumKahan(value) / count() AS mean,
     varPopStable(value) * count() AS m2,
     toUnixTimestamp64Milli(min(event_time)) AS first_event_ms,
-    toUnixTimestamp64Milli(max(event_time)) AS last_event_ms
-FROM ({fresh}) AS events
+    toUnixTimestamp64Milli(max(event_time)) AS last_event_ms,
+    any(k) AS lag_shift,
+    sumKahan(y) AS lag_s1,
+    sumKahan(y * y) AS lag_s2,
+    sumKahanIf(y * y_prev, rn > 1) AS lag_sp,
+    argMax(y, (event_time, event_id)) AS lag_last
+FROM ({ordered}) AS events
 GROUP BY source_id, metric
 ORDER BY source_id, metric
 """
@@ -131,7 +153,7 @@ def fold_sql(*, database: str, guarded: bool, exclude_drifting: bool) -> str:
         fresh = f"SELECT * FROM ({_DISTINCT}) WHERE event_id NOT IN ({_GUARD})"
     if exclude_drifting:
         fresh = _OUTSIDE_DRIFT.replace("{fresh}", fresh).replace("{transitions}", _TRANSITIONS)
-    return _AGGREGATE.replace("{fresh}", fresh).replace("{slice}", _IN_SLICE if guarded else _UP_TO_UNTIL).replace(
+    return _AGGREGATE.replace("{ordered}", _ORDERED).replace("{fresh}", fresh).replace("{slice}", _IN_SLICE if guarded else _UP_TO_UNTIL).replace(
         "{database}", _database(database)
     )
 
@@ -147,6 +169,7 @@ class KeyMoments:
     m2: float
     first_event_ms: int
     last_event_ms: int
+    lag: LagOneState = LagOneState.empty()  # the slice's lag-1 sums, in event-time order
 
 
 def slice_moments(
@@ -176,8 +199,9 @@ def slice_moments(
             m2=max(float(m2), 0.0),
             first_event_ms=int(first_ms),
             last_event_ms=int(last_ms),
+            lag=LagOneState(int(events), float(k), float(s1), float(s2), float(sp), 0.0, float(last)),
         )
-        for source_id, metric, events, mean, m2, first_ms, last_ms in result.result_rows
+        for source_id, metric, events, mean, m2, first_ms, last_ms, k, s1, s2, sp, last in result.result_rows
     ]
 
 

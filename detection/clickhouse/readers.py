@@ -29,9 +29,10 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from detection.clickhouse.tables import DRIFT_EVENT_COLUMNS, DRIFT_STATUS_COLUMNS
+from detection.core.state import DRIFT_END, DRIFT_START, DriftState
 
-DRIFT_STATES = ("INITIALIZING", "NORMAL", "DRIFTING")
-DRIFT_EVENT_TYPES = ("DRIFT_START", "DRIFT_END")
+DRIFT_STATES = tuple(state.value for state in DriftState)
+DRIFT_EVENT_TYPES = (DRIFT_START, DRIFT_END)
 
 _DT = "DateTime64(3, 'UTC')"
 

@@ -24,7 +24,8 @@ def drift_events_list(client: Client, database: str) -> list[dict]:
     """Every drift transition, deduplicated (a replayed transition counts once), oldest first."""
     result = client.query(
         f"""SELECT drift_event_id, source_id, metric, toString(event_type) AS event_type,
-                   toUnixTimestamp64Milli(event_time) AS event_time_ms, z_score, std_ratio, config_version
+                   toUnixTimestamp64Milli(event_time) AS event_time_ms, z_score, std_ratio, config_version,
+                   method, statistic_name, statistic, threshold, cusum_statistics, cusum_thresholds
             FROM {database}.drift_events FINAL
             ORDER BY event_time, source_id, metric, drift_event_id"""
     )

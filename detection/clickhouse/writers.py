@@ -93,6 +93,8 @@ def write_drift_events(client: Client, database: str, transitions: Sequence[Tran
             t.drift_event_id, t.source_id, t.metric, t.event_type, t.event_time_ms, detected_at_ms,
             t.rolling_mean, t.rolling_std, t.rolling_count, t.baseline_mean, t.baseline_std,
             t.z_score, t.std_ratio, t.trigger_event_id, t.config_version,
+            t.method, t.statistic_name or "", t.statistic, t.threshold,
+            list(t.cusum_statistics or ()), list(t.cusum_thresholds or ()),
         )
         for t in transitions
     ]
@@ -108,6 +110,8 @@ def write_statuses(client: Client, database: str, statuses: Sequence[KeyStatus],
             s.source_id, s.metric, s.state.value, s.state_since_ms, s.last_event_time_ms,
             s.rolling_mean, s.rolling_std, s.rolling_count, s.baseline_mean, s.baseline_std,
             s.z_score, s.std_ratio, s.config_version, updated_at_ms, s.last_event_time_ms,
+            s.method, s.statistic_name or "", s.statistic, s.threshold,
+            list(s.cusum_statistics or ()), list(s.cusum_thresholds or ()),
         )
         for s in statuses
     ]

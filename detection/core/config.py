@@ -13,9 +13,15 @@ ValueError: window_seconds must be a finite number > 0, got 0
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
-__all__ = ["Baseline", "Thresholds"]
+from detection.core.cusum import cusum_params
+
+__all__ = ["DEFAULT_CUSUM_ENTER_HITS", "METHODS", "THRESHOLD_FIELDS", "Baseline", "Thresholds"]
+
+METHODS = ("zscore", "cusum")
+# enter_hits a new cusum row gets by default: the CUSUM already accumulates evidence.
+DEFAULT_CUSUM_ENTER_HITS = 1
 
 
 def _is_number(value: object) -> bool:
@@ -39,7 +45,18 @@ class Thresholds:
       normal evaluations end it.
     - ``allowed_lateness_seconds`` >= 0: how far behind the key's newest event time an event may
       be and still be placed in the window.
+    - ``method``: ``"zscore"`` (the seed rule above) or ``"cusum"`` (see cusum.py; the window is
+      still kept and reported, ``z_threshold``/``std_ratio_threshold`` are then unused).
+    - ``target_false_alarms_per_100k`` in (0, 1000]: cusum's false-alarm rate per 100,000
+      evaluations of a key whose data match its baseline; the decision thresholds derive from it.
+    - ``mean_shift_sigma`` > 0: the mean shift (in baseline stds) the mean CUSUMs are tuned for.
+    - ``std_up_ratio`` > 1 and 0 < ``std_down_ratio`` < 1: the spread changes the variance
+      CUSUMs are tuned for.
     - ``version``: copied to transitions and statuses (``config_version``).
+
+    This class is the one statement of the threshold fields and their rules: the Postgres
+    model validates through it, the selectors return it, the API and the replay CLI derive
+    their field lists from :data:`THRESHOLD_FIELDS`.
     """
 
     window_seconds: float
@@ -49,6 +66,11 @@ class Thresholds:
     enter_hits: int
     exit_hits: int
     allowed_lateness_seconds: float
+    method: str = "zscore"
+    target_false_alarms_per_100k: float = 0.5
+    mean_shift_sigma: float = 1.0
+    std_up_ratio: float = 2.0
+    std_down_ratio: float = 0.5
     version: int = 0
     window_ms: int = field(init=False, repr=False, compare=False)
     allowed_lateness_ms: int = field(init=False, repr=False, compare=False)
@@ -79,6 +101,20 @@ class Thresholds:
             and self.allowed_lateness_seconds >= 0
         ):
             fail("allowed_lateness_seconds", "a finite number >= 0")
+        if self.method not in METHODS:
+            fail("method", f"one of {', '.join(METHODS)}")
+        if not (
+            _is_number(self.target_false_alarms_per_100k)
+            and math.isfinite(self.target_false_alarms_per_100k)
+            and 0 < self.target_false_alarms_per_100k <= 1000
+        ):
+            fail("target_false_alarms_per_100k", "a finite number > 0 and <= 1000")
+        if not (_is_number(self.mean_shift_sigma) and math.isfinite(self.mean_shift_sigma) and self.mean_shift_sigma > 0):
+            fail("mean_shift_sigma", "a finite number > 0")
+        if not (_is_number(self.std_up_ratio) and math.isfinite(self.std_up_ratio) and self.std_up_ratio > 1):
+            fail("std_up_ratio", "a finite number > 1")
+        if not (_is_number(self.std_down_ratio) and math.isfinite(self.std_down_ratio) and 0 < self.std_down_ratio < 1):
+            fail("std_down_ratio", "a finite number > 0 and < 1")
         if not _is_int(self.version):
             fail("version", "an integer")
         window_ms = round(self.window_seconds * 1000)
@@ -86,6 +122,18 @@ class Thresholds:
             fail("window_seconds", "at least 0.001 (one millisecond)")
         object.__setattr__(self, "window_ms", window_ms)
         object.__setattr__(self, "allowed_lateness_ms", round(self.allowed_lateness_seconds * 1000))
+
+    @property
+    def cusum_decision_thresholds(self) -> tuple[float, float, float, float]:
+        """cusum's decision thresholds (mean_up, mean_down, std_up, std_down) derived from this
+        row for a baseline without autocorrelation (each key's own are in its status)."""
+        return cusum_params(
+            target_false_alarms_per_100k=self.target_false_alarms_per_100k,
+            mean_shift_sigma=self.mean_shift_sigma,
+            std_up_ratio=self.std_up_ratio,
+            std_down_ratio=self.std_down_ratio,
+            autocorrelation=0.0,
+        ).thresholds
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,3 +143,11 @@ class Baseline:
     mean: float
     std: float
     count: int
+    autocorrelation: float | None = None  # lag-1, of the values in event-time order (cusum uses it)
+
+
+# Every configurable threshold field, in declaration order (``version`` is not configured: it is
+# the config version the values were read at).
+THRESHOLD_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in fields(Thresholds) if f.init and f.name != "version"
+)

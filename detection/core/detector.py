@@ -58,9 +58,11 @@ from bisect import bisect_right as _bisect_right
 from dataclasses import replace
 from collections.abc import Callable, Iterable
 from enum import Enum
+from functools import lru_cache
 from typing import NamedTuple
 
 from detection.core.config import Baseline, Thresholds
+from detection.core.cusum import CAP_FACTOR, STATISTIC_NAMES, cusum_params, effective_autocorrelation
 from detection.core.events import Event
 from detection.core.scores import resolve_baseline
 from detection.core.state import DRIFT_END, DRIFT_START, DriftState
@@ -79,12 +81,20 @@ ThresholdsFor = Callable[[str, str], Thresholds]
 BaselineFor = Callable[[str, str], "Baseline | None"]
 
 _sqrt = math.sqrt
+_CAP = CAP_FACTOR
 _md5 = hashlib.md5
 
 # Integer state codes used on the hot path (enum members only at the edges).
 _INITIALIZING, _NORMAL, _DRIFTING = 0, 1, 2
 _STATE_BY_CODE = (DriftState.INITIALIZING, DriftState.NORMAL, DriftState.DRIFTING)
 _CODE_BY_STATE = {state: code for code, state in enumerate(_STATE_BY_CODE)}
+
+_cusum_params = lru_cache(maxsize=4096)(
+    lambda target, d, k_up, k_down, rho: cusum_params(
+        target_false_alarms_per_100k=target, mean_shift_sigma=d, std_up_ratio=k_up,
+        std_down_ratio=k_down, autocorrelation=rho,
+    )
+)
 
 
 class OutcomeKind(str, Enum):
@@ -113,6 +123,14 @@ class Transition(NamedTuple):
     std_ratio: float
     trigger_event_id: int
     config_version: int
+    # The method's decision statistic at the trigger: for zscore the z-score against
+    # z_threshold; for cusum the CUSUM nearest its threshold (largest S/h), by name.
+    method: str = "zscore"
+    statistic_name: str = "z_score"
+    statistic: float = 0.0
+    threshold: float = 0.0
+    cusum_statistics: tuple[float, float, float, float] | None = None  # mean_up, mean_down, std_up, std_down
+    cusum_thresholds: tuple[float, float, float, float] | None = None
 
 
 class Outcome(NamedTuple):
@@ -136,6 +154,12 @@ class KeyStatus(NamedTuple):
     z_score: float | None  # of the evaluation of the newest accepted event; None if not evaluated
     std_ratio: float | None
     config_version: int
+    method: str = "zscore"
+    statistic_name: str | None = None  # as in Transition; None while not evaluated
+    statistic: float | None = None
+    threshold: float | None = None
+    cusum_statistics: tuple[float, float, float, float] | None = None
+    cusum_thresholds: tuple[float, float, float, float] | None = None
 
 
 _OUT_ACCEPTED = Outcome(OutcomeKind.ACCEPTED, None)
@@ -181,6 +205,13 @@ class _KeyState(EventTimeWindow):
         "last_z",
         "last_ratio",
         "dirty",
+        "cusum",
+        "cusum_params",
+        "cp",
+        "cs1",
+        "cs2",
+        "cs3",
+        "cs4",
     )
 
     def __init__(self, source_id: str, metric: str, thresholds: Thresholds, baseline: Baseline | None) -> None:
@@ -193,6 +224,8 @@ class _KeyState(EventTimeWindow):
         self.last_z = None
         self.last_ratio = None
         self.dirty = False
+        self.cs1 = self.cs2 = self.cs3 = self.cs4 = 0.0
+        self.baseline = None
         self.apply_thresholds(thresholds)
         self.apply_baseline(baseline)
 
@@ -208,6 +241,16 @@ class _KeyState(EventTimeWindow):
         self.exit_hits = th.exit_hits
         self.version = th.version
         self.hits = 0
+        cusum = th.method == "cusum"
+        if cusum != getattr(self, "cusum", None) or cusum:
+            # A changed method or changed cusum parameters restart the statistics.
+            self.reset_cusum()
+        self.cusum = cusum
+        if hasattr(self, "baseline_std"):
+            self.apply_baseline(self.baseline)
+
+    def reset_cusum(self) -> None:
+        self.cs1 = self.cs2 = self.cs3 = self.cs4 = 0.0
 
     def apply_baseline(self, baseline: Baseline | None) -> None:
         self.baseline = baseline
@@ -222,6 +265,28 @@ class _KeyState(EventTimeWindow):
             self.baseline_std = resolved.std
             # A floored std skips the shrink test: ratio < 0.0 is never true.
             self.ratio_low = 0.0 if resolved.std_floored else 1.0 / self.ratio_high
+        if self.cusum:
+            th = self.thresholds
+            rho = 0.0
+            if resolved is not None and not resolved.std_floored:
+                rho = effective_autocorrelation(baseline.autocorrelation, baseline.count)
+            p = _cusum_params(
+                float(th.target_false_alarms_per_100k), float(th.mean_shift_sigma),
+                float(th.std_up_ratio), float(th.std_down_ratio), rho,
+            )
+            self.cusum_params = p
+            down_a, down_b = p.down_a, p.down_b
+            if resolved is not None and resolved.std_floored:
+                # As for the z-score's shrink test: a spread cannot shrink below "no spread".
+                down_a = down_b = 0.0
+            # One tuple, unpacked in one step on the hot path (fewer attribute reads).
+            self.cp = (
+                self.baseline_mean, 1.0 / self.baseline_std if self.baseline_std else 0.0,
+                p.mean_a, p.mean_b, p.up_a, p.up_b, down_a, down_b, *p.thresholds,
+            )
+        else:
+            self.cusum_params = None
+            self.cp = None
 
 
 class KeyedDetector:
@@ -314,6 +379,78 @@ class KeyedDetector:
         if n < st.min_samples or baseline_std == 0.0:
             st.last_z = st.last_ratio = None
             return _OUT_ACCEPTED
+        if st.cusum:
+            # The four CUSUMs (see detection.core.cusum; CusumReference is the plain version).
+            bm, inv, ma, mb, ua, ub, da, db, h1, h2, h3, h4 = st.cp
+            u = (x - bm) * inv
+            a = ma * u
+            s1 = st.cs1 + a - mb
+            if s1 < 0.0:
+                s1 = 0.0
+            s2 = st.cs2 - a - mb
+            if s2 < 0.0:
+                s2 = 0.0
+            u *= u
+            s3 = st.cs3 + ua * u - ub
+            if s3 < 0.0:
+                s3 = 0.0
+            s4 = st.cs4 + da * u - db
+            if s4 < 0.0:
+                s4 = 0.0
+            violation = s1 > h1 or s2 > h2 or s3 > h3 or s4 > h4
+            state = st.state
+            if state == _DRIFTING:
+                # Capped while drifting, so the statistics fall back soon after the change ends.
+                if violation:
+                    h = h1 * _CAP
+                    if s1 > h:
+                        s1 = h
+                    h = h2 * _CAP
+                    if s2 > h:
+                        s2 = h
+                    h = h3 * _CAP
+                    if s3 > h:
+                        s3 = h
+                    h = h4 * _CAP
+                    if s4 > h:
+                        s4 = h
+                    st.cs1 = s1
+                    st.cs2 = s2
+                    st.cs3 = s3
+                    st.cs4 = s4
+                    if st.hits:
+                        st.hits = 0
+                    return _OUT_ACCEPTED
+                st.cs1 = s1
+                st.cs2 = s2
+                st.cs3 = s3
+                st.cs4 = s4
+                hits = st.hits + 1
+                if hits >= st.exit_hits:
+                    return self._transition_cusum(st, DRIFT_END, t, event_id)
+                st.hits = hits
+                return _OUT_ACCEPTED
+            st.cs1 = s1
+            st.cs2 = s2
+            st.cs3 = s3
+            st.cs4 = s4
+            if state == _NORMAL:
+                if violation:
+                    hits = st.hits + 1
+                    if hits >= st.enter_hits:
+                        return self._transition_cusum(st, DRIFT_START, t, event_id)
+                    st.hits = hits
+                elif st.hits:
+                    st.hits = 0
+                return _OUT_ACCEPTED
+            st.state = _NORMAL
+            st.state_since_ms = t
+            st.hits = 0
+            if violation:
+                if st.enter_hits <= 1:
+                    return self._transition_cusum(st, DRIFT_START, t, event_id)
+                st.hits = 1
+            return _OUT_ACCEPTED
         s1 = st._s1
         numer = st._s2 - s1 * s1 / n
         if numer * CANCELLATION_GUARD < st._s2_added:
@@ -388,8 +525,20 @@ class KeyedDetector:
             ratio,
             event_id,
             st.version,
+            *_decision(st, z),
         )
         return Outcome(OutcomeKind.ACCEPTED, transition)
+
+    def _transition_cusum(self, st: _KeyState, event_type: str, t: int, event_id: int) -> Outcome:
+        n = st.count
+        mean = st.mean
+        std = st.std
+        z = abs(mean - st.baseline_mean) / st.baseline_std
+        ratio = std / st.baseline_std
+        outcome = self._transition(st, event_type, t, event_id, mean, std, n, z, ratio)
+        if event_type == DRIFT_END:
+            st.reset_cusum()
+        return outcome
 
     def _new_key(self, source_id: str, metric: str) -> _KeyState:
         st = _KeyState(source_id, metric, self.thresholds_for(source_id, metric), self.baseline_for(source_id, metric))
@@ -487,9 +636,35 @@ class KeyedDetector:
         return out
 
 
+def _evaluated(st: _KeyState) -> bool:
+    """Whether the newest accepted event was evaluated: the window (unchanged since) holds
+    min_samples and the key has a baseline (the hot path's own gate)."""
+    return st.baseline_std != 0.0 and st.count >= st.min_samples
+
+
+def _decision(st: _KeyState, z: float | None) -> tuple:
+    """method, statistic_name, statistic, threshold, cusum_statistics, cusum_thresholds."""
+    if not st.cusum:
+        if z is None:
+            return ("zscore", None, None, None, None, None)
+        return ("zscore", "z_score", z, st.z_threshold, None, None)
+    stats = (st.cs1, st.cs2, st.cs3, st.cs4)
+    hs = st.cp[8:]
+    if not _evaluated(st):
+        return ("cusum", None, None, None, stats, hs)
+    i = max(range(4), key=lambda j: stats[j] / hs[j] if hs[j] > 0 else 0.0)
+    return ("cusum", STATISTIC_NAMES[i], stats[i], hs[i], stats, hs)
+
+
 def _status_of(st: _KeyState) -> KeyStatus:
     has_baseline = st.baseline_std != 0.0
     newest = st._newest
+    z, ratio = st.last_z, st.last_ratio
+    if st.cusum and _evaluated(st):
+        # The cusum path does not compute the window's scores per event; they are those of
+        # the newest accepted event's window, which is the window now.
+        z = abs(st.mean - st.baseline_mean) / st.baseline_std
+        ratio = st.std / st.baseline_std
     return KeyStatus(
         st.source_id,
         st.metric,
@@ -501,8 +676,9 @@ def _status_of(st: _KeyState) -> KeyStatus:
         st.count,
         st.baseline_mean if has_baseline else None,
         st.baseline_std if has_baseline else None,
-        st.last_z,
-        st.last_ratio,
+        z,
+        ratio,
         st.version,
+        *_decision(st, z),
     )
 

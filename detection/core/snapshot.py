@@ -7,10 +7,12 @@ state is exactly the state the original process had at that offset, the replay p
 the transitions (and ``drift_event_id``s) the original would have, which the deduplicating
 tables absorb.
 
-Format (versioned, no pickle): ``b"DWS1"`` + 4-byte length + a JSON header (one list per key:
+Format (versioned, no pickle): ``b"DWS2"`` + 4-byte length + a JSON header (one list per key:
 source_id, metric, events in window, newest time, state code, hits, state_since_ms, last_z,
-last_ratio) + the windows' event times (int64) and values (float64) as raw little-endian
-arrays, key after key. Thresholds and baselines are not stored: the restoring process resolves
+last_ratio, then the cusum method's four statistics and its "evaluated" flag) + the windows'
+event times (int64) and values (float64) as raw little-endian arrays, key after key.
+``DWS1`` blobs (written before the cusum method existed: no statistics) still restore, with
+the statistics at 0. Floats go through orjson, which writes the shortest repr: exact. Thresholds and baselines are not stored: the restoring process resolves
 them from the configuration it has then (the same, unless it changed in between).
 
 >>> from detection.core.config import Baseline, Thresholds
@@ -37,9 +39,10 @@ from array import array
 
 import orjson
 
-from detection.core.detector import KeyedDetector
+from detection.core.detector import KeyedDetector, _evaluated
 
-MAGIC = b"DWS1"
+MAGIC = b"DWS2"
+MAGIC_V1 = b"DWS1"
 _LEN = struct.Struct("<I")
 
 
@@ -57,6 +60,7 @@ def snapshot(detector: KeyedDetector) -> bytes:
         header.append([
             st.source_id, st.metric, len(times), st._newest, st.state, st.hits,
             st.state_since_ms, st.last_z, st.last_ratio,
+            st.cs1, st.cs2, st.cs3, st.cs4, _evaluated(st),
         ])
         if sys.byteorder != "little":
             times.byteswap()
@@ -72,15 +76,22 @@ def restore(detector: KeyedDetector, blob: bytes) -> int:
 
     Returns the number of keys restored. Raises :class:`SnapshotError` on a corrupt blob.
     """
-    if blob[:4] != MAGIC or len(blob) < 8:
+    magic = blob[:4]
+    if magic not in (MAGIC, MAGIC_V1) or len(blob) < 8:
         raise SnapshotError("not a detector snapshot (bad magic)")
+    width = 14 if magic == MAGIC else 9
     (head_len,) = _LEN.unpack_from(blob, 4)
     try:
         header = orjson.loads(blob[8 : 8 + head_len])
     except orjson.JSONDecodeError as exc:
         raise SnapshotError(f"corrupt snapshot header: {exc}") from exc
     pos = 8 + head_len
-    for source_id, metric, n, newest, state, hits, since, last_z, last_ratio in header:
+    for entry in header:
+        if not isinstance(entry, list) or len(entry) != width:
+            raise SnapshotError("corrupt snapshot header: unexpected key entry")
+        source_id, metric, n, newest, state, hits, since, last_z, last_ratio = entry[:9]
+        cusum = entry[9:13] if width == 14 else (0.0, 0.0, 0.0, 0.0)
+        # entry[13] ("evaluated") is derived from the window on reading; kept for readers of the format.
         end_times = pos + 8 * n
         end_values = end_times + 8 * n
         if end_values > len(blob):
@@ -105,6 +116,7 @@ def restore(detector: KeyedDetector, blob: bytes) -> int:
         st.state_since_ms = since
         st.last_z = last_z
         st.last_ratio = last_ratio
+        st.cs1, st.cs2, st.cs3, st.cs4 = (float(v) for v in cusum)
     if pos != len(blob):
         raise SnapshotError("trailing bytes after the last key")
     return len(header)

@@ -21,20 +21,7 @@ class DetectionConfig:
     _by_scope: dict[tuple[str, str], Thresholds] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        version = self.thresholds.version
-        by_scope = {
-            scope: Thresholds(
-                window_seconds=rule.window_seconds,
-                min_samples=rule.min_samples,
-                z_threshold=rule.z_threshold,
-                std_ratio_threshold=rule.std_ratio_threshold,
-                enter_hits=rule.enter_hits,
-                exit_hits=rule.exit_hits,
-                allowed_lateness_seconds=rule.allowed_lateness_seconds,
-                version=version,
-            )
-            for scope, rule in self.thresholds.rules.items()
-        }
+        by_scope = {scope: rule.thresholds for scope, rule in self.thresholds.rules.items()}
         object.__setattr__(self, "_by_scope", by_scope)
 
     @property

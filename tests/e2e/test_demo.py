@@ -88,6 +88,8 @@ def demo_env(tmp_path, kafka_bootstrap, alertmanager):
 
 
 def test_shortened_demo_detects_and_alerts_every_injected_drift_without_false_starts(demo_env, tmp_path, receiver):
+    """The demo as `make demo` runs it by default: cusum (the zscore method stays covered by the
+    replay and pipeline tests)."""
     call_command("seed_config")
     call_command("seed_scenarios")
     demo_module = _load_demo()
@@ -111,6 +113,10 @@ def test_shortened_demo_detects_and_alerts_every_injected_drift_without_false_st
         assert status["count"] == 30
         events = _get(f"{demo.base_url}/drift/events?source_id=drift-000&limit=50")["results"]
         assert [e["event_type"] for e in events] == ["DRIFT_END", "DRIFT_START"]  # newest first
+        # seed_config on a new install: the cusum method, whose statistics every row carries
+        assert {e["method"] for e in events} == {"cusum"}
+        start = events[1]
+        assert start["statistic"] > start["threshold"] and len(start["cusum_statistics"]) == 4
         ended = {(e["source_id"], e["metric"])
                  for e in _get(f"{demo.base_url}/drift/events?event_type=DRIFT_END&limit=50")["results"]}
         live_report = _get(f"{demo.base_url}/drift/report?since={demo.live_since}")

@@ -34,6 +34,8 @@
             borderWidth: 2.5, pointRadius: 0, order: 1 },
           { label: "baseline mean", data: [], borderColor: COLORS.baseline, backgroundColor: COLORS.band,
             borderWidth: 2, borderDash: [6, 4], pointRadius: 0, order: 2 },
+          { label: "cusum statistic / threshold", data: [], borderColor: COLORS.drift, backgroundColor: COLORS.drift,
+            borderWidth: 1.5, pointRadius: 0, order: 0, yAxisID: "y2", hidden: true },
         ],
       },
       options: {
@@ -54,6 +56,8 @@
             },
           },
           y: { title: { display: true, text: key.metric } },
+          y2: { position: "right", display: false, min: 0, grid: { drawOnChartArea: false },
+                title: { display: true, text: "cusum statistic / threshold" } },
         },
         plugins: {
           legend: { position: "top" },
@@ -73,6 +77,13 @@
     const last = xs.length ? xs[xs.length - 1] : null;
     state.spanMs = xs.length ? last - first : 0;
     chart.data.datasets[0].data = points.map((p, i) => ({ x: xs[i], y: p.value }));
+    // cusum keys: the statistic nearest its threshold, as a share of it (1 = the threshold line).
+    const cusum = points.some((p) => p.cusum_score !== undefined && p.cusum_score !== null);
+    chart.data.datasets[3].data = cusum
+      ? points.map((p, i) => ({ x: xs[i], y: p.cusum_score })).filter((p) => p.y !== null) : [];
+    chart.data.datasets[3].hidden = !cusum;
+    chart.options.scales.y2.display = cusum;
+    canvas.dataset.cusumPoints = String(chart.data.datasets[3].data.length);
     chart.data.datasets[1].data = points
       .map((p, i) => ({ x: xs[i], y: p.rolling_mean }))
       .filter((p) => p.y !== null);
@@ -101,6 +112,12 @@
                  color: "#c62828", backgroundColor: "rgba(255,255,255,0.8)", font: { size: 11, weight: "bold" } },
       };
     });
+    if (cusum) {
+      annotations.cusumThreshold = {
+        type: "line", yScaleID: "y2", yMin: 1, yMax: 1, borderColor: COLORS.driftBorder, borderWidth: 1,
+        borderDash: [4, 4], label: { display: true, content: "cusum threshold", position: "start" },
+      };
+    }
     chart.options.plugins.annotation.annotations = annotations;
     chart.options.scales.x.min = first ?? undefined;
     chart.options.scales.x.max = last ?? undefined;

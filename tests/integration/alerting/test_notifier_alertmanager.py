@@ -23,7 +23,7 @@ from detection.clickhouse.writers import write_drift_events, write_statuses
 from detection.core.detector import KeyStatus, Transition, drift_event_id_for
 from detection.core.state import DriftState
 from driftsite.polling import wait_until
-from producers.services import sources_register
+from config_app.services.sources import sources_register
 from tests.support.alertmanager import AlertmanagerProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)

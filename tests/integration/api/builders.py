@@ -14,6 +14,13 @@ EVENT_COLUMNS = DRIFT_EVENT_COLUMNS
 RAW_COLUMNS = RAW_EVENT_COLUMNS
 
 
+# The method columns as the detector writes them for a zscore row (cusum rows override them).
+ZSCORE_DECISION = {
+    "method": "zscore", "statistic_name": "z_score", "statistic": 5.0, "threshold": 2.0,
+    "cusum_statistics": [], "cusum_thresholds": [],
+}
+
+
 def status_row(source_id, metric, state="NORMAL", *, at=T0, version=None, **overrides):
     row = {
         "source_id": source_id,
@@ -31,6 +38,8 @@ def status_row(source_id, metric, state="NORMAL", *, at=T0, version=None, **over
         "config_version": 1,
         "updated_at": at + timedelta(seconds=1),
         "version": version if version is not None else int(at.timestamp() * 1000),
+        **ZSCORE_DECISION,
+        "statistic": 0.5,
     }
     row.update(overrides)
     return row
@@ -53,6 +62,7 @@ def event_row(drift_event_id, source_id, metric, event_type="DRIFT_START", *, at
         "std_ratio": 1.5,
         "trigger_event_id": drift_event_id + 1000,
         "config_version": 1,
+        **ZSCORE_DECISION,
     }
     row.update(overrides)
     return row

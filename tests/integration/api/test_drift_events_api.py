@@ -66,7 +66,26 @@ def test_newest_first_and_fields(api, events):
         "std_ratio": 1.5,
         "trigger_event_id": "1023",
         "config_version": 1,
+        "method": "zscore",
+        "statistic_name": "z_score",
+        "statistic": 5.0,
+        "threshold": 2.0,
+        "cusum_statistics": [],
+        "cusum_thresholds": [],
     }
+
+
+def test_a_cusum_event_shows_its_statistics(api, ch_insert):
+    stats, hs = [0.0, 14.2, 1.0, 3.5], [11.55, 11.55, 11.9, 11.74]
+    ch_insert("drift_events", [event_row(
+        7, "host-c", "cpu", method="cusum", statistic_name="mean_down", statistic=14.2, threshold=11.55,
+        cusum_statistics=stats, cusum_thresholds=hs,
+    )])
+    first = api.get("/drift/events", {"source_id": "host-c"}).json()["results"][0]
+    assert (first["method"], first["statistic_name"], first["statistic"], first["threshold"]) == (
+        "cusum", "mean_down", 14.2, 11.55
+    )
+    assert first["cusum_statistics"] == stats and first["cusum_thresholds"] == hs
 
 
 def test_cursor_walks_every_event_exactly_once_and_back(api, events):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 
 from config_app.models import BaselineHistory, BaselineStats, MetricThreshold
 from tests.integration.api.builders import T0, THRESHOLD, event_row, raw_row
@@ -45,7 +46,7 @@ def test_series_points_rolling_mean_band_and_periods(api, key_data):
     assert body["source_id"] == "host-a" and body["metric"] == "cpu.user"
     points = body["points"]
     assert len(points) == 30
-    assert points[0] == {"event_time": "2024-05-01T12:00:00Z", "value": 10.0, "rolling_mean": 10.0}
+    assert points[0] == {"event_time": "2024-05-01T12:00:00Z", "value": 10.0, "rolling_mean": 10.0, "cusum_score": None}
     assert points[-1]["event_time"] == "2024-05-01T12:00:29Z"
     by_second = {i: p for i, p in enumerate(points)}
     assert by_second[19]["rolling_mean"] == pytest.approx(10.0)
@@ -119,3 +120,21 @@ def test_invalid_parameters_are_400_naming_the_parameter(api, clickhouse, params
     response = api.get("/drift/series", params)
     assert response.status_code == 400
     assert list(response.json()) == [parameter]
+
+
+def test_a_cusum_key_gets_its_statistic_against_the_threshold(api, ch_insert, client, admin_user):
+    MetricThreshold.objects.create(
+        source_id="", metric="cpu.user", **{**THRESHOLD, "window_seconds": 10.0, "min_samples": 2, "method": "cusum",
+                                            "enter_hits": 1, "target_false_alarms_per_100k": 0.5},
+    )
+    BaselineStats.objects.create(count=101, mean=10.0, m2=100.0, **KEY)  # std = 1
+    ch_insert("raw_events", [raw_row(1000 + s, "host-a", "cpu.user", (10.0 if s < 20 else 13.0) + (1 if s % 2 else -1), at(s)) for s in range(30)])
+    body = api.get("/drift/series", KEY).json()
+    assert body["threshold"]["method"] == "cusum" and len(body["threshold"]["cusum_decision_thresholds"]) == 4
+    scores = [p.get("cusum_score") for p in body["points"]]
+    assert scores[0] is None  # one event: the window is below min_samples
+    assert all(s is not None and s < 1 for s in scores[1:20])  # on the baseline: below the threshold
+    assert max(scores[20:]) > 1  # a +3 sigma shift crosses it within a few samples
+    client.force_login(admin_user)
+    page = client.get(reverse("dashboard-key", kwargs=KEY)).content.decode()
+    assert "cusum, target 0.5 false alarms per 100k" in page and "cusum statistic" in page

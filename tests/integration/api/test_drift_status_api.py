@@ -55,6 +55,12 @@ def test_lists_every_key_once_with_its_fields(api, keys):
         "std_ratio": 1.0,
         "config_version": 1,
         "updated_at": "2024-05-01T12:00:01Z",
+        "method": "zscore",
+        "statistic_name": "z_score",
+        "statistic": 0.5,
+        "threshold": 2.0,
+        "cusum_statistics": [],
+        "cusum_thresholds": [],
     }
     initializing = body["results"][2]
     assert initializing["z_score"] is None and initializing["baseline_mean"] is None

@@ -349,3 +349,47 @@ def lock_waiters() -> int:
             "WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
         )
         return cursor.fetchone()[0]
+
+
+def numpy_lag1(values: np.ndarray) -> float:
+    d = values - values.mean()
+    return float(np.dot(d[:-1], d[1:]) / np.dot(d, d))
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e9])
+def test_autocorrelation_over_several_folds_equals_numpy_in_event_time_order(raw_events, offset):
+    """An AR(1) series (rho 0.6) per key, folded in 4 slices. Inside each slice events arrive
+    shuffled (out of event-time order) and some twice, some again in the next slice; the
+    slices follow each other in event time. The stored lag-1 autocorrelation equals numpy's
+    over the distinct values sorted by event time."""
+    rng = np.random.default_rng(21)
+    n = 1200
+    series = {}
+    for key in KEYS[:2]:
+        x = np.empty(n)
+        x[0] = 0.0
+        for i in range(1, n):
+            x[i] = 0.6 * x[i - 1] + rng.normal()
+        series[key] = x + offset
+    bounds = [0, 250, 251, 700, n]
+    everything: list[Event] = []
+    for batch, (lo, hi) in enumerate(zip(bounds, bounds[1:])):
+        events = [
+            Event(event_id=k * 10_000 + i, source_id=key[0], metric=key[1], value=float(series[key][i]),
+                  event_time_ms=T0_MS + 1_000 * i)
+            for k, key in enumerate(series) for i in range(lo, hi)
+        ]
+        events += events[: len(events) // 8]
+        if everything:
+            events += everything[-10:]  # copies of events of the previous slice: counted once
+        rng.shuffle(events)
+        ingest = T0_MS + 3_600_000 + (batch + 1) * MINUTE_MS
+        raw_events.insert(events, ingest_ms=ingest)
+        everything += events
+        fold(ingest + 1)
+    for key, x in series.items():
+        row = BaselineStats.objects.get(source_id=key[0], metric=key[1])
+        assert row.count == n and row.lag_count == n
+        assert row.autocorrelation == pytest.approx(numpy_lag1(x - offset), abs=1e-9)
+    history = BaselineHistory.objects.filter(baseline__source_id=KEYS[0][0], baseline__metric=KEYS[0][1])
+    assert history.count() == 4 and all(h.autocorrelation is not None for h in history)

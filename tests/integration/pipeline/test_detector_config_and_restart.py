@@ -16,7 +16,7 @@ from django.conf import settings
 
 from config_app.models import BaselineStats
 from config_app.selectors import config_version_get
-from config_app.services.thresholds import DEMO_DEFAULT, threshold_upsert
+from config_app.services.thresholds import DEMO_DEFAULT, DEMO_THRESHOLDS, threshold_upsert
 from detection.clickhouse.state_readers import drift_events_list
 from detection.wiring import build_detector
 from tests.integration.pipeline.conftest import produce, scenario_events
@@ -95,8 +95,11 @@ def _drift_events(env: dict) -> list[dict]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_kill_9_and_restart_gives_the_same_transitions_as_an_uninterrupted_run(topics, kafka_bootstrap, tmp_path):
-    threshold_upsert(**DEMO_DEFAULT)
+@pytest.mark.parametrize("method", ["zscore", "cusum"])
+def test_kill_9_and_restart_gives_the_same_transitions_as_an_uninterrupted_run(topics, kafka_bootstrap, tmp_path, method):
+    """For cusum the checkpoint must carry the four statistics: a restored key with fresh
+    statistics would decide differently after the restart."""
+    threshold_upsert(**DEMO_THRESHOLDS[method])
     shifts = {3: (150, 260, 4.0), 11: (40, 120, -4.0), 17: (210, 330, 5.0)}
     messages, names = scenario_events(keys=20, per_key=400, shifts=shifts, seed=11)
     _baselines(names)
@@ -138,9 +141,12 @@ def test_kill_9_and_restart_gives_the_same_transitions_as_an_uninterrupted_run(t
     # Same transitions (ids, keys, types, event times, config) in the same order; the scores
     # agree to rounding (a restored window recomputes its sums exactly instead of carrying
     # the original's running sums, which can differ in the last bits).
-    exact = lambda events: [{k: v for k, v in e.items() if k not in ("z_score", "std_ratio")} for e in events]  # noqa: E731
+    # (zscore's statistic is its z-score; cusum's statistics are carried exactly by the checkpoint.)
+    rounded = ("z_score", "std_ratio", "statistic")
+    exact = lambda events: [{k: v for k, v in e.items() if k not in rounded} for e in events]  # noqa: E731
     assert exact(got) == exact(expected)
     for g, e in zip(got, expected):
-        assert g["z_score"] == pytest.approx(e["z_score"], rel=1e-9)
-        assert g["std_ratio"] == pytest.approx(e["std_ratio"], rel=1e-9)
+        for name in rounded:
+            assert g[name] == pytest.approx(e[name], rel=1e-9)
     assert len({e["drift_event_id"] for e in got}) == len(got)
+    assert {e["method"] for e in got} == {method}

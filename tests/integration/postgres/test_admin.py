@@ -67,3 +67,23 @@ def test_admin_requires_login(client):
     response = client.get(reverse("admin:config_app_metricthreshold_changelist"))
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_threshold_page_shows_the_method_the_target_and_the_derived_thresholds(admin_client, rows):
+    row = rows["metricthreshold"]
+    row.method = "cusum"
+    row.save()
+    page = admin_client.get(reverse("admin:config_app_metricthreshold_change", args=[row.pk])).content.decode()
+    assert 'name="target_false_alarms_per_100k"' in page and 'name="method"' in page
+    expected = " / ".join(f"{h:.2f}" for h in row.thresholds().cusum_decision_thresholds)
+    assert expected in page
+    changelist = admin_client.get(reverse("admin:config_app_metricthreshold_changelist"), {"method__exact": "cusum"})
+    assert changelist.status_code == 200 and "cusum" in changelist.content.decode()
+
+
+def test_admin_rejects_a_bad_cusum_value_with_the_rule(admin_client):
+    data = {**DEMO_DEFAULT, "metric": "io", "source_id": "", "method": "cusum", "std_down_ratio": "1.5", "enabled": "on"}
+    response = admin_client.post(reverse("admin:config_app_metricthreshold_add"), data)
+    assert response.status_code == 200  # the form again, with the error
+    assert "std_down_ratio must be a finite number &gt; 0 and &lt; 1" in response.content.decode()
+    assert not MetricThreshold.objects.filter(metric="io").exists()

@@ -35,6 +35,12 @@ def test_postgres_is_the_real_server():
         ("exit_hits", 0, "greater than or equal to 1"),
         ("allowed_lateness_seconds", -1, "greater than or equal to 0"),
         ("z_threshold", float("nan"), "finite"),
+        ("method", "ewma", "not a valid choice"),
+        ("target_false_alarms_per_100k", 0, "> 0 and <= 1000"),
+        ("target_false_alarms_per_100k", float("inf"), "finite"),
+        ("mean_shift_sigma", 0, "> 0"),
+        ("std_up_ratio", 1.0, "> 1"),
+        ("std_down_ratio", 1.0, "> 0 and < 1"),
     ],
 )
 def test_bad_threshold_values_are_rejected_with_a_clear_message(field, value, message):
@@ -48,7 +54,9 @@ def test_bad_threshold_values_are_rejected_with_a_clear_message(field, value, me
 @pytest.mark.parametrize(
     ("field", "value"),
     [("window_seconds", 0), ("min_samples", 1), ("z_threshold", 0), ("std_ratio_threshold", 1.0),
-     ("enter_hits", 0), ("exit_hits", 0), ("allowed_lateness_seconds", -0.5)],
+     ("enter_hits", 0), ("exit_hits", 0), ("allowed_lateness_seconds", -0.5), ("method", "ewma"),
+     ("target_false_alarms_per_100k", 0.0), ("target_false_alarms_per_100k", 2000.0), ("mean_shift_sigma", 0.0),
+     ("std_up_ratio", 0.9), ("std_down_ratio", 1.0), ("std_down_ratio", 0.0)],
 )
 def test_database_constraints_reject_bad_values_even_without_validation(field, value):
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -111,6 +119,29 @@ def test_seed_config_is_idempotent():
     assert list(MetricThreshold.objects.values()) == rows
     assert config_version_get() == version
     assert threshold_set_get().for_key("any-source", "any-metric").window_seconds == DEMO_DEFAULT["window_seconds"]
+
+
+def test_seed_config_makes_cusum_the_default_of_a_new_install_and_keeps_an_existing_method():
+    call_command("seed_config")
+    rule = threshold_set_get().for_key("any-source", "any-metric")
+    assert rule.method == "cusum" and rule.enter_hits == 1
+    call_command("seed_config", method="zscore")
+    assert threshold_set_get().for_key("s", "m").method == "zscore"
+    call_command("seed_config")  # an existing row keeps its method
+    assert threshold_set_get().for_key("s", "m").method == "zscore"
+
+
+def test_precedence_applies_to_the_method_and_the_cusum_fields():
+    threshold_upsert(**{**GOOD, "method": "cusum", "target_false_alarms_per_100k": 2.0})
+    threshold_upsert(metric="cpu", **{**GOOD, "method": "zscore"})
+    threshold_upsert(source_id="host-1", metric="cpu", **{**GOOD, "method": "cusum", "mean_shift_sigma": 0.5})
+    rules = threshold_set_get()
+    assert (rules.for_key("host-2", "mem").method, rules.for_key("host-2", "mem").target_false_alarms_per_100k) == ("cusum", 2.0)
+    assert rules.for_key("host-2", "cpu").method == "zscore"
+    assert (rules.for_key("host-1", "cpu").method, rules.for_key("host-1", "cpu").mean_shift_sigma) == ("cusum", 0.5)
+    # Selectors hand out the core's Thresholds, at the version they were read at.
+    assert rules.for_key("host-1", "cpu").thresholds.version == rules.version
+    assert len(rules.for_key("host-2", "mem").cusum_decision_thresholds) == 4
 
 
 def test_baseline_stats_std_is_derived_and_constraints_hold():

@@ -85,6 +85,42 @@ def test_three_sigma_shift_gives_one_start_and_one_end_and_the_control_key_none(
     assert summary["keys"] == 2 and summary["events_per_s"] > 0
 
 
+CUSUM_FLAGS = [
+    "--method", "cusum", "--window-seconds", "60", "--min-samples", "30", "--enter-hits", "1", "--exit-hits", "5",
+    "--target-false-alarms-per-100k", "0.5",
+]
+
+
+def test_cusum_detects_the_shift_within_seconds_and_reports_its_statistics(tmp_path):
+    rows, shift_start, shift_end = shifted_stream()
+    path = write_csv(tmp_path / "stream.csv", rows)
+    code, transitions, summary, _ = replay(
+        "--input", str(path), *CUSUM_FLAGS, "--baseline-mean", "100", "--baseline-std", "5",
+        "--baseline-autocorrelation", "0.0",
+    )
+    assert code == 0
+    assert [(t["source_id"], t["event_type"]) for t in transitions] == [("shifted", "DRIFT_START"), ("shifted", "DRIFT_END")]
+    start, end = (iso_to_ms(t["event_time"]) for t in transitions)
+    assert shift_start <= start <= shift_start + 10_000  # a +3 sigma shift: a few samples
+    assert shift_end < end <= shift_end + 60_000
+    first = transitions[0]
+    assert first["method"] == "cusum" and first["statistic"] > first["threshold"]
+    assert first["statistic_name"] in ("mean_up", "std_up") and len(first["cusum_statistics"]) == 4
+    assert summary["transitions"] == 2
+
+
+def test_cusum_with_baseline_fraction_is_quiet_on_a_stable_stream(tmp_path):
+    rng = np.random.default_rng(4)
+    rows = [
+        {"source_id": "s", "metric": "m", "value": repr(float(x)), "event_time": ms_to_iso(T0 + 1_000 * i)}
+        for i, x in enumerate(rng.normal(100, 5, 6_000))
+    ]
+    code, transitions, summary, _ = replay(
+        "--input", str(write_csv(tmp_path / "stable.csv", rows)), *CUSUM_FLAGS, "--baseline-fraction", "0.2",
+    )
+    assert code == 0 and transitions == [] and summary["baseline_events"] == 1_200
+
+
 def test_stable_stream_gives_no_transition(tmp_path):
     rng = np.random.default_rng(2)
     rows = [
@@ -182,6 +218,11 @@ FIXED = ["--baseline-mean", "0", "--baseline-std", "1"]
         ([], "a baseline is required"),
         (["--baseline-std", "1"], "go together"),
         (["--format", "xml", *FIXED], "invalid choice"),
+        (["--method", "ewma", *FIXED], "invalid choice"),
+        (["--method", "cusum", "--std-down-ratio", "1", *FIXED], "std-down-ratio must be"),
+        (["--method", "cusum", "--target-false-alarms-per-100k", "0", *FIXED], "target-false-alarms-per-100k must be"),
+        (["--baseline-fraction", "0.5", "--baseline-autocorrelation", "0.2"], "--baseline-fraction computes it"),
+        (["--baseline-autocorrelation", "1.5", *FIXED], "must be in [-1, 1]"),
     ],
 )
 def test_bad_flags_fail_with_a_clear_argparse_error(tmp_path, args, message):

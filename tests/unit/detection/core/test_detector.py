@@ -298,8 +298,10 @@ def test_transition_carries_the_stats_of_the_triggering_evaluation():
     assert tr._fields == (
         "drift_event_id", "source_id", "metric", "event_type", "event_time_ms", "rolling_mean",
         "rolling_std", "rolling_count", "baseline_mean", "baseline_std", "z_score", "std_ratio",
-        "trigger_event_id", "config_version",
+        "trigger_event_id", "config_version", "method", "statistic_name", "statistic", "threshold",
+        "cusum_statistics", "cusum_thresholds",
     )
+    assert (tr.method, tr.statistic_name, tr.statistic, tr.threshold) == ("zscore", "z_score", tr.z_score, 3.0)
     assert (tr.source_id, tr.metric, tr.event_type, tr.event_time_ms) == ("s", "m", "DRIFT_START", event.event_time_ms)
     assert tr.rolling_count == len(window)
     assert tr.rolling_mean == pytest.approx(window.mean(), rel=1e-12)
@@ -348,7 +350,7 @@ def test_status_fields_and_unknown_key():
     detector.update(make_event("s", "m", 3.0, T0 + 1))
     status = detector.status("s", "m")
     assert status == KeyStatus("s", "m", DriftState.NORMAL, T0 + 1, T0 + 1, 2.0, 2**0.5, 2, 0.0, 1.0,
-                               2.0, 2**0.5, 1)
+                               2.0, 2**0.5, 1, "zscore", "z_score", 2.0, 3.0)
 
 
 def evaluate_violations(detector, key, count, t0, violating):
