@@ -23,9 +23,6 @@ def chaos_context(tmp_path, kafka_bootstrap):
     ctx.cleanup()
 
 
-@pytest.mark.xfail(strict=True, reason="needs lead fix: a UTF-16 payload (with its BOM) is accepted as a valid event "
-                                       "(events._decode's stdlib fallback detects the encoding), unlike a UTF-8 BOM, "
-                                       "and the server's materialized view would not read it (#10 item 2)")
 def test_every_poison_class_is_dead_lettered_without_a_crash_or_a_lost_valid_event(chaos_context):
     from chaos.cases import poison_case
 
