@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export DJANGO_SETTINGS_MODULE := driftsite.settings
 
-.PHONY: help setup services services-status services-down migrate seed demo test test-airflow test-unit chromium bench bench-core bench-quality bench-pipeline bench-baselines bench-api
+.PHONY: help setup services services-status services-down migrate seed demo test test-airflow test-unit chaos chromium bench bench-core bench-quality bench-pipeline bench-baselines bench-api
 
 help:
 	@echo "make demo            set everything up and run the system end to end (embedded mode)"
@@ -21,6 +21,7 @@ help:
 	@echo "make migrate         Postgres (Django) and ClickHouse migrations"
 	@echo "make test-airflow    the e2e test in which a real Airflow scheduler runs the baseline DAG (3-5 min here)"
 	@echo "make test-unit       only the pure unit tests (no services)"
+	@echo "make chaos           fault suite against the real services (JSON on the last line, < 15 min)"
 	@echo "make bench-core      detection core benchmark (JSON on the last line)"
 	@echo "make bench-quality   detection quality: zscore, cusum and river on synthetic changes and NAB (JSON on the last line)"
 	@echo "make bench-pipeline  Kafka -> detector -> ClickHouse throughput and latency (JSON on the last line)"
@@ -82,6 +83,12 @@ test-airflow: services
 
 test-unit: setup
 	$(PY) -m pytest tests/unit
+
+# Stops and starts this checkout's own Kafka and PostgreSQL (scripts/services): never run it
+# against services that something else depends on. Progress on stderr, one JSON line on stdout.
+chaos: services
+	$(PY) manage.py migrate --noinput
+	$(PY) -m chaos
 
 bench-core: setup
 	$(PY) -m detection.bench_core

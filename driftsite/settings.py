@@ -213,7 +213,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Read-only API over the drift detector's results (ClickHouse) and configuration (PostgreSQL). "
         "Every path answers with or without a trailing slash. Only GET/HEAD/OPTIONS are allowed; other "
-        "methods answer 405. Invalid query parameters answer 400 with a body naming them. With "
+        "methods answer 405. Invalid query parameters answer 400 with a body naming them; an unknown `format` "
+        "answers 404 and an Accept header the API cannot satisfy 406, both with `{\"detail\": ...}`. With "
         "API_TOKEN_AUTH on, send `Authorization: Token <key>`."
     ),
     "VERSION": "1.0.0",

@@ -71,11 +71,30 @@ VALIDATION_ERROR = OpenApiResponse(
     },
     description="A query parameter is invalid; the body names it.",
 )
-DETAIL_ERROR_SCHEMA = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
+
+
+@extend_schema_serializer(component_name="Error")
+class ErrorSerializer(serializers.Serializer):
+    """The body of every refusal that is not about one parameter (DRF's ``{"detail": ...}``)."""
+
+    detail = serializers.CharField(help_text="Why the request was refused.")
+
+
+def _refusal(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+# What every operation may refuse, besides its own 400. Documented so that clients (and
+# schemathesis) know every status the API can answer; a 5xx other than 503 is a bug.
+REFUSALS = {
+    404: _refusal("`format` names no renderer (only `json` and `api` exist)."),
+    406: _refusal("The Accept header asks for a media type the API cannot produce (it produces application/json)."),
+}
 AUTH_RESPONSES = {
-    401: OpenApiResponse(DETAIL_ERROR_SCHEMA, description="API_TOKEN_AUTH is on and no valid token or session was given."),
-    403: OpenApiResponse(DETAIL_ERROR_SCHEMA, description="Authenticated but not allowed."),
-    503: OpenApiResponse(DETAIL_ERROR_SCHEMA, description="PostgreSQL or ClickHouse cannot be reached (see /health)."),
+    401: _refusal("API_TOKEN_AUTH is on and no valid token or session was given."),
+    403: _refusal("Authenticated but not allowed."),
+    503: _refusal("PostgreSQL or ClickHouse cannot be reached (see /health)."),
+    **REFUSALS,
 }
 
 
@@ -182,6 +201,7 @@ class HealthCheckApi(ReadOnlyApi):
         responses={
             200: OpenApiResponse(OutputSerializer, description="Every component is up."),
             503: OpenApiResponse(OutputSerializer, description="At least one component is down; see its detail."),
+            **REFUSALS,
         },
     )
     def get(self, request):

@@ -20,10 +20,12 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
+from django.http import Http404
 from django.urls import reverse
 from django.views.generic import TemplateView
 
 from detection.alerting.alertmanager import redact
+from detection.core.events import MAX_NAME_LENGTH
 from detection.core.state import DriftState
 from monitoring_api import selectors
 
@@ -100,6 +102,13 @@ class DashboardKeyView(_DashboardView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         source_id, metric = kwargs["source_id"], kwargs["metric"]
+        for name in (source_id, metric):
+            # The same rule as event validation (detection.core.events): a name with control
+            # characters (NUL among them, which PostgreSQL cannot even compare) or longer than
+            # any stored key names no key, so the page does not exist.
+            if len(name) > MAX_NAME_LENGTH or not name.isprintable():
+                raise Http404("No such key: source_id and metric are printable and at most "
+                              f"{MAX_NAME_LENGTH} characters.")
         context.update(
             source_id=source_id,
             metric=metric,

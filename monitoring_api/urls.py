@@ -6,6 +6,7 @@ so CommonMiddleware's APPEND_SLASH never has to step in). The OpenAPI schema lis
 paths without the slash.
 """
 
+from django.http import HttpResponse
 from django.urls import re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -13,6 +14,20 @@ from monitoring_api import apis, dashboard
 from monitoring_api.metrics import metrics_view
 
 SLASH = r"(?:/)?$"
+
+
+class SwaggerUiView(SpectacularSwaggerView):
+    """Swagger UI; OPTIONS answers with the allowed methods and no body.
+
+    DRF's OPTIONS renders metadata with the view's renderer, which for this HTML page is a
+    template renderer without a template: a 500. An HTML page has no metadata to describe.
+    """
+
+    def options(self, request, *args, **kwargs):
+        response = HttpResponse(status=200)
+        response["Allow"] = ", ".join(self.allowed_methods)
+        response["Content-Length"] = "0"
+        return response
 
 urlpatterns = [
     re_path(r"^health" + SLASH, apis.HealthCheckApi.as_view(), name="health"),
@@ -24,7 +39,7 @@ urlpatterns = [
     re_path(r"^drift/series" + SLASH, apis.DriftSeriesGetApi.as_view(), name="drift-series"),
     re_path(r"^drift/report" + SLASH, apis.DriftReportGetApi.as_view(), name="drift-report"),
     re_path(r"^api/schema" + SLASH, SpectacularAPIView.as_view(), name="schema"),
-    re_path(r"^api/docs" + SLASH, SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    re_path(r"^api/docs" + SLASH, SwaggerUiView.as_view(url_name="schema"), name="swagger-ui"),
     re_path(r"^metrics" + SLASH, metrics_view, name="metrics"),
     re_path(r"^dashboard" + SLASH, dashboard.DashboardIndexView.as_view(), name="dashboard"),
     re_path(r"^dashboard/report" + SLASH, dashboard.DashboardReportView.as_view(), name="dashboard-report"),
