@@ -9,7 +9,7 @@ from django.db import IntegrityError, connection, transaction
 
 from config_app.models import BaselineStats, MetricThreshold, SourceMetadata
 from config_app.selectors import config_version_get, threshold_set_get
-from config_app.services.thresholds import DEMO_DEFAULT, threshold_upsert
+from config_app.services.thresholds import DEMO_CUSUM, DEMO_DEFAULT, threshold_upsert
 
 pytestmark = pytest.mark.django_db
 
@@ -124,7 +124,7 @@ def test_seed_config_is_idempotent():
 def test_seed_config_makes_cusum_the_default_of_a_new_install_and_keeps_an_existing_method():
     call_command("seed_config")
     rule = threshold_set_get().for_key("any-source", "any-metric")
-    assert rule.method == "cusum" and rule.enter_hits == 1
+    assert rule.method == "cusum" and rule.enter_hits == DEMO_CUSUM["enter_hits"]
     call_command("seed_config", method="zscore")
     assert threshold_set_get().for_key("s", "m").method == "zscore"
     call_command("seed_config")  # an existing row keeps its method
