@@ -86,3 +86,24 @@ def kafka_topic(kafka_bootstrap):
     futures[name].result(timeout=30)
     yield name
     admin.delete_topics([name])[name].result(timeout=30)
+
+
+# --- Alertmanager (the real binary scripts/services builds) ---------------------------------
+@pytest.fixture
+def receiver():
+    """A webhook receiver that records what Alertmanager delivers."""
+    from detection.alerting.receiver import WebhookReceiver
+
+    r = WebhookReceiver().start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def alertmanager(tmp_path, receiver):
+    """A private Alertmanager process routing to ``receiver``."""
+    from tests.support.alertmanager import AlertmanagerProcess
+
+    am = AlertmanagerProcess(tmp_path / "alertmanager", receiver.url).start()
+    yield am
+    am.stop()

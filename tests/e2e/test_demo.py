@@ -9,17 +9,13 @@ import json
 import os
 import socket
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient, NewTopic
-from django.conf import settings
 from django.core.management import call_command
 from prometheus_client.parser import text_string_to_metric_families
+from tests.support.stack_env import create_stack_topics, database_url, delete_stack_topics
 
-from detection.alerting.receiver import WebhookReceiver
-from tests.support.alertmanager import AlertmanagerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -44,34 +40,13 @@ def _get(url: str) -> dict:
 
 
 @pytest.fixture
-def receiver():
-    r = WebhookReceiver().start()
-    yield r
-    r.stop()
-
-
-@pytest.fixture
-def alertmanager(tmp_path, receiver):
-    am = AlertmanagerProcess(tmp_path / "alertmanager", receiver.url).start()
-    yield am
-    am.stop()
-
-
-@pytest.fixture
 def demo_env(tmp_path, kafka_bootstrap, alertmanager):
-    suffix = uuid.uuid4().hex[:8]
-    topics = {"KAFKA_EVENTS_TOPIC": f"e2e.events.{suffix}", "KAFKA_DLQ_TOPIC": f"e2e.dlq.{suffix}",
-              "KAFKA_CONTROL_TOPIC": f"e2e.control.{suffix}"}
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    for f in admin.create_topics([NewTopic(t, num_partitions=3 if "events" in t else 1, replication_factor=1)
-                                  for t in topics.values()]).values():
-        f.result(timeout=30)
-    db = settings.DATABASES["default"]
+    suffix, topics = create_stack_topics(kafka_bootstrap, "e2e")
     env = {
         **os.environ,
         **topics,
         "DJANGO_SETTINGS_MODULE": "driftsite.settings",
-        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": database_url(),
         "CLICKHOUSE_URL": f"chdb://{tmp_path / 'chdb'}",
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "KAFKA_DETECTOR_GROUP": f"e2e-detector-{suffix}",
@@ -83,8 +58,7 @@ def demo_env(tmp_path, kafka_bootstrap, alertmanager):
         "ALERT_EVALUATION_SECONDS": "1",
     }
     yield env
-    for f in admin.delete_topics(list(topics.values())).values():
-        f.result(timeout=30)
+    delete_stack_topics(kafka_bootstrap, topics)
 
 
 def test_shortened_demo_detects_and_alerts_every_injected_drift_without_false_starts(demo_env, tmp_path, receiver):

@@ -23,16 +23,15 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import psycopg
 import pytest
-from confluent_kafka.admin import AdminClient, NewTopic
 from django.conf import settings
 
 from config_app.models import BaselineFoldState, BaselineHistory, BaselineStats
 from driftsite.polling import wait_until
+from tests.support.stack_env import create_stack_topics, database_url, delete_stack_topics
 
 ROOT = Path(__file__).resolve().parents[3]
 PYTHON = sys.executable
@@ -108,20 +107,13 @@ class Runs:
 
 @pytest.fixture
 def env(tmp_path, kafka_bootstrap):
-    suffix = uuid.uuid4().hex[:8]
-    topics = {"KAFKA_EVENTS_TOPIC": f"e2e.af.events.{suffix}", "KAFKA_DLQ_TOPIC": f"e2e.af.dlq.{suffix}",
-              "KAFKA_CONTROL_TOPIC": f"e2e.af.control.{suffix}"}
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    for future in admin.create_topics([NewTopic(t, num_partitions=3 if "events" in t else 1, replication_factor=1)
-                                       for t in topics.values()]).values():
-        future.result(timeout=30)
-    db = settings.DATABASES["default"]
+    suffix, topics = create_stack_topics(kafka_bootstrap, "e2e.af")
     internal_port = _free_port()
     values = {
         **os.environ,
         **topics,
         "DJANGO_SETTINGS_MODULE": "driftsite.settings",
-        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": database_url(),
         "CLICKHOUSE_URL": f"chdb://{tmp_path / 'chdb'}",
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "KAFKA_DETECTOR_GROUP": f"e2e-af-detector-{suffix}",
@@ -141,11 +133,10 @@ def env(tmp_path, kafka_bootstrap):
         "AIRFLOW_LOG_PORT": str(_free_port()),
         "AIRFLOW_DB": f"test_airflow_{suffix}",
         "AIRFLOW_LOG_DIR": str(tmp_path / "logs"),
-        "PG_PORT": str(db["PORT"]),
+        "PG_PORT": str(settings.DATABASES["default"]["PORT"]),
     }
     yield values
-    for future in admin.delete_topics(list(topics.values())).values():
-        future.result(timeout=30)
+    delete_stack_topics(kafka_bootstrap, topics)
 
 
 @pytest.fixture

@@ -17,14 +17,12 @@ from django.conf import settings
 from prometheus_client.parser import text_string_to_metric_families
 
 from config_app.services.thresholds import DEMO_DEFAULT, threshold_upsert
-from detection.alerting.receiver import WebhookReceiver
 from detection.alerting.wiring import build_notifier, run_notifier
 from detection.clickhouse.writers import write_drift_events, write_statuses
 from detection.core.detector import KeyStatus, Transition, drift_event_id_for
 from detection.core.state import DriftState
 from driftsite.polling import wait_until
 from config_app.services.sources import sources_register
-from tests.support.alertmanager import AlertmanagerProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -84,20 +82,6 @@ def starts_at(value: datetime) -> str:
 
 
 @pytest.fixture
-def receiver():
-    r = WebhookReceiver().start()
-    yield r
-    r.stop()
-
-
-@pytest.fixture
-def alertmanager(tmp_path, receiver):
-    am = AlertmanagerProcess(tmp_path / "alertmanager", receiver.url).start()
-    yield am
-    am.stop()
-
-
-@pytest.fixture
 def config(db):
     threshold_upsert(**DEMO_DEFAULT)
     threshold_upsert(metric="cpu", severity="critical", **{k: v for k, v in DEMO_DEFAULT.items()})
@@ -122,7 +106,7 @@ def notifier(settings, alertmanager, clickhouse, config):
     assert not thread.is_alive()
 
 
-def received(receiver: WebhookReceiver, status_: str, source_id: str, metric: str) -> list:
+def received(receiver, status_: str, source_id: str, metric: str) -> list:
     return [a for a in receiver.alerts() if a.status == status_ and a.key == (source_id, metric)]
 
 
