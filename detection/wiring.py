@@ -47,6 +47,8 @@ def _events_runner(handler, *, group: str, name: str) -> StreamRunner:
             "session.timeout.ms": 10_000,
             "max.poll.interval.ms": 300_000,
             "fetch.wait.max.ms": 20,
+            # stale partition leaders after a broker restart are corrected within 10 s, not 5 min
+            "topic.metadata.refresh.interval.ms": 10_000,
         },
         topics=[settings.KAFKA_EVENTS_TOPIC],
         handler=handler,

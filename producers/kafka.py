@@ -37,6 +37,10 @@ __all__ = [
 ]
 
 
+METADATA_REFRESH_MS = 10_000
+"""Full metadata refresh period of every client (see producer_config)."""
+
+
 class PublishError(RuntimeError):
     """A message was not acknowledged by the broker."""
 
@@ -60,6 +64,10 @@ def producer_config(bootstrap_servers: str, *, delivery_timeout_seconds: float =
         "acks": "all",
         "message.timeout.ms": max(1000, int(delivery_timeout_seconds * 1000)),
         "client.id": f"driftwatch-producer-{uuid.uuid4().hex[:8]}",
+        # After a broker restart librdkafka can keep a partition's leader as unknown ("new leader
+        # -1 not found in cache") until its next full metadata refresh, 5 min by default: one of
+        # three producers in the chaos suite's broker restart stalled that way. Refresh often.
+        "topic.metadata.refresh.interval.ms": METADATA_REFRESH_MS,
     }
     if throughput:
         config.update({

@@ -36,17 +36,24 @@ class CheckpointStore:
         self._saved_at: dict[TopicPartitionKey, float] = {}
 
     def restore(self, tp: TopicPartitionKey, detector: KeyedDetector) -> int | None:
-        """Load the newest checkpoint of ``tp`` into ``detector``; return its offset, or None."""
-        self._saved_at[tp] = time.monotonic()
+        """Load the newest checkpoint of ``tp`` into ``detector``; return its offset, or None.
+
+        A partition without a checkpoint is due for one at its first flush: otherwise a crash
+        in its first ``every_seconds`` would restart it from its committed offset with empty
+        state, and its keys would re-initialise (different transitions from an uninterrupted run).
+        """
+        self._saved_at.pop(tp, None)
         found = checkpoint_get(self.clickhouse, self.database, consumer_group=self.consumer_group,
                                topic=tp[0], partition=tp[1])
         if found is None:
             return None
+        self._saved_at[tp] = time.monotonic()
         offset, blob = found
         try:
             keys = restore(detector, blob)
         except SnapshotError as exc:
             log.error("checkpoint of %s/%d unusable (%s): starting from the committed offset", tp[0], tp[1], exc)
+            self._saved_at.pop(tp, None)
             return None
         log.info("restored %d keys of %s/%d from checkpoint at offset %d", keys, tp[0], tp[1], offset)
         return offset

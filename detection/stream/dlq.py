@@ -51,6 +51,7 @@ class DeadLetters:
             "linger.ms": 20,
             "compression.type": "lz4",
             "message.timeout.ms": max(1000, int(delivery_timeout_seconds * 1000)),
+            "topic.metadata.refresh.interval.ms": 10_000,  # recover fast from stale leaders after a broker restart
         })
         self._next_id = 0
         self._pending: dict[int, tuple] = {}  # id -> (key, value, headers), until acknowledged

@@ -110,6 +110,9 @@ def test_a_failing_write_step_commits_nothing_unwritten_and_a_restart_loses_noth
         assert found is not None and offset <= found[0], "detector committed past its last written batch"
     failing_group = detector_commits if step != "raw_events" else ingest_commits
     assert sum(failing_group.values()) < len(mixed), "the failing batch was committed"
+    at_kill = {"step": step, "messages": len(mixed), "failures_injected": failing.failures,
+               "committed_ingest": sum(ingest_commits.values()), "committed_detector": sum(detector_commits.values()),
+               "raw_written_at_kill": len(written_ids)}
 
     # 3. Restart with healthy stores; run to the end.
     failing.healthy = True
@@ -131,6 +134,9 @@ def test_a_failing_write_step_commits_nothing_unwritten_and_a_restart_loses_noth
     reasons = {h["reason"].decode() for *_, h in dead}
     assert {"no_payload", "bom", "event_time_out_of_range", "too_large", "not_json"} <= reasons
     assert any(h.get("truncated") == b"1" for *_, h in dead)  # the 5 MB record, kept bounded
+    # the figures of the failing-writer matrix (shown with pytest -rP)
+    print({**at_kill, "after_restart_raw_rows": rows, "valid_events": len(messages),
+           "transitions": len(found), "dead_letters": len(dead)})
 
 
 def test_postgres_down_does_not_stop_or_hold_back_detection(topics, clickhouse, kafka_bootstrap, settings):
