@@ -107,11 +107,12 @@ def _fill_clickhouse(*, keys: int, events: int, seed: int) -> dict[str, int]:
         rows = []
         for i in range(keys):
             last = t_end - timedelta(milliseconds=rng.randrange(3_600_000)) - timedelta(minutes=5 * (2 - generation))
+            z = abs(rng.gauss(1, 2))
             rows.append(
                 [sources[i], metrics[i], states[rng.choices((0, 1, 2), weights=(5, 80, 15))[0]],
                  last - timedelta(minutes=rng.randrange(600)), last, rng.gauss(10, 2), abs(rng.gauss(1, 0.2)),
-                 rng.randrange(10, 500), 10.0, 1.0, abs(rng.gauss(1, 2)), abs(rng.gauss(1, 0.3)), 1,
-                 last + timedelta(seconds=1), int(last.timestamp() * 1000)]
+                 rng.randrange(10, 500), 10.0, 1.0, z, abs(rng.gauss(1, 0.3)), 1,
+                 last + timedelta(seconds=1), int(last.timestamp() * 1000), *_zscore_decision(z)]
             )
         client.insert(f"{db}.drift_status_current", rows, column_names=list(DRIFT_STATUS_COLUMNS))
     status_seconds = time.perf_counter() - started
@@ -125,10 +126,11 @@ def _fill_clickhouse(*, keys: int, events: int, seed: int) -> dict[str, int]:
         for _ in range(n):
             k = rng.randrange(keys)
             at = t_end - timedelta(milliseconds=rng.randrange(span_ms))
+            z = abs(rng.gauss(4, 1))
             row = [rng.getrandbits(64), sources[k], metrics[k], "DRIFT_START" if rng.random() < 0.5 else "DRIFT_END",
                    at, at + timedelta(milliseconds=rng.randrange(50, 2000)), rng.gauss(12, 2), abs(rng.gauss(1.5, 0.3)),
-                   rng.randrange(10, 500), 10.0, 1.0, abs(rng.gauss(4, 1)), abs(rng.gauss(1.5, 0.5)),
-                   rng.getrandbits(64), 1]
+                   rng.randrange(10, 500), 10.0, 1.0, z, abs(rng.gauss(1.5, 0.5)),
+                   rng.getrandbits(64), 1, *_zscore_decision(z)]
             for c, value in zip(columns, row):
                 c.append(value)
             if rng.random() < 0.01:
@@ -142,6 +144,11 @@ def _fill_clickhouse(*, keys: int, events: int, seed: int) -> dict[str, int]:
     log(f"filled {keys} keys x2 versions in {status_seconds:.1f}s; {events} events + {len(replayed)} replayed "
         f"duplicates ({total} rows) in {events_seconds:.1f}s")
     return {"drift_events_rows": int(total), "replayed_duplicates": len(replayed)}
+
+
+def _zscore_decision(z: float) -> list:
+    """The method columns of a zscore row (METHOD_COLUMNS order): the z-score against z > 2."""
+    return ["zscore", "z_score", z, 2.0, [], []]
 
 
 # --- server -------------------------------------------------------------------------------------
