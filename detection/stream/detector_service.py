@@ -103,15 +103,10 @@ class ResultBuffer:
             self._statuses_written_at = time.monotonic()
         return transitions
 
-    def drop(self, keys: set[tuple[str, str]] | None = None) -> None:
-        """Forget buffered rows (all, or of ``keys``) without writing them."""
-        if keys is None:
-            self.transitions = []
-            self.statuses = {}
-            return
-        self.transitions = [t for t in self.transitions if (t.source_id, t.metric) not in keys]
-        for key in keys & self.statuses.keys():
-            del self.statuses[key]
+    def drop(self) -> None:
+        """Forget every buffered row without writing it (the batch is replayed from commits)."""
+        self.transitions = []
+        self.statuses = {}
 
 
 class DetectorHandler:

@@ -137,6 +137,3 @@ class DeadLetters:
                 f"dead-letter delivery failed ({remaining} in flight, {len(self._failed)} refused, "
                 f"{len(self._pending)} kept for retry): {errors[:3]}"
             )
-
-    def close(self, timeout: float = 5.0) -> None:
-        self._producer.flush(timeout)

@@ -47,11 +47,6 @@ class Component:
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         self._set(DOWN if down else DEGRADED, text.strip()[:500])
 
-    def unregister(self) -> None:
-        with _lock:
-            if _components.get(self.name) is self:
-                del _components[self.name]
-
 
 def components() -> dict[str, Component]:
     """A snapshot of the registered components, by name."""

@@ -67,10 +67,6 @@ class SourceTracker:
                 elif ms > span[1]:
                     span[1] = ms
 
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
-
     # -- background thread -----------------------------------------------------------------------
     def start(self) -> None:
         if self._thread is None:
