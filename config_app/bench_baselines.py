@@ -2,7 +2,7 @@
 
     python -m config_app.bench_baselines [--events 10000000] [--keys 10000] [--incremental 1000000]
 
-It measures :func:`config_app.services.baselines.baseline_fold` for real (chDB + PostgreSQL):
+It measures :func:`detection.baselines.fold.baseline_fold` for real (chDB + PostgreSQL):
 
 - ``fold_10m_seconds``: ``--events`` raw events over ``--keys`` keys folded into empty baselines;
 - ``incremental_1m_seconds``: then ``--incremental`` newly ingested rows (1% of them replays of
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> dict:
     from django.db import connections
 
     from config_app.models import BaselineStats
-    from config_app.services.baselines import baseline_fold
+    from detection.baselines.fold import baseline_fold
     from detection.clickhouse.client import close_client, get_client
     from detection.clickhouse.schema import migrate_from_settings
 

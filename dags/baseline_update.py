@@ -10,11 +10,11 @@ records this DAG run's id. `BASELINE_FOLD_VIA` chooses where the fold runs:
   authenticated endpoint (`INTERNAL_API_URL`, `INTERNAL_API_TOKEN`) and waits for the answer;
 - `direct` (server mode, and anything else): the task folds itself against ClickHouse.
 
-Both run `config_app.services.baselines.baseline_fold_for_run`. The task returns (XCom) the
+Both run `detection.baselines.fold.baseline_fold_for_run`. The task returns (XCom) the
 result, the counts and the high-water mark; a failure fails the task with the reason. Re-running,
 retrying or clearing a run never counts an event twice: a repeated run folds nothing and returns
 what the run folded the first time. This file only schedules; the logic lives in
-`config_app/fold_endpoint.py` and `config_app/services/baselines.py`.
+`detection/baselines/endpoint.py` and `config_app/services/baselines.py`.
 
 The interval is read from the environment here (not from Django settings) to keep parsing cheap.
 """
@@ -49,7 +49,7 @@ def baseline_update():
         from driftsite.bootstrap import django_setup
 
         django_setup()
-        from config_app.fold_endpoint import fold_for_dag_run
+        from detection.baselines.endpoint import fold_for_dag_run
 
         # A manual run without a logical date has no data interval: fold up to when it was due.
         return fold_for_dag_run(run_id=dag_run.run_id, until=data_interval_end or dag_run.run_after)

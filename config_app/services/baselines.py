@@ -1,8 +1,11 @@
-"""Baseline fold: new raw events -> per-key moments (ClickHouse) -> Chan merge into baseline_stats.
+"""Baseline fold, PostgreSQL side: per-key moments of new raw events -> Chan merge into baseline_stats.
 
 :func:`baseline_fold` is the one function behind the Airflow DAG ``baseline_update``,
-``manage.py update_baselines`` and the embedded stack's scheduler. The caller passes the time
-(``until``: Airflow's ``data_interval_end``); nothing here reads the clock to choose data.
+``manage.py update_baselines`` and the embedded stack's scheduler, which call it through
+:mod:`detection.baselines.fold`: that module hands in the event store's side (a
+:class:`SliceReader` over ClickHouse), so this app owns PostgreSQL and never imports ClickHouse
+code. The caller passes the time (``until``: Airflow's ``data_interval_end``); nothing here reads
+the clock to choose data.
 
 Exactly once: the design
 ------------------------
@@ -24,13 +27,10 @@ Exactly once: the design
    visible to readers (insert duration) plus the clock skew between ClickHouse (which stamps
    ``ingest_time``) and the caller's clock. A row that turns visible later with an ingest time
    ``<= W`` would never be folded. Default ``BASELINE_SAFETY_LAG_SECONDS`` = 5.
-5. **Known limit (schema):** ``raw_events`` is a ``ReplacingMergeTree`` without a version
-   column, so a background merge keeps the LAST inserted copy of an event. If an event was
-   folded, a duplicate with a newer ingest time arrives, and the two copies are merged before the
-   next fold, the guard no longer sees the old copy and the event is counted twice. Closing this
-   needs a schema change in which the EARLIEST copy survives merges (e.g. a version column that
-   decreases with ``ingest_time``); ``test_duplicate_merged_away_before_next_fold`` records it
-   (strict xfail).
+5. **Merges keep the earliest copy.** ``raw_events`` is a ``ReplacingMergeTree`` whose version
+   column (``first_copy_rank``) decreases with ``ingest_time``, so a background merge keeps the
+   EARLIEST copy of an event: the copy an earlier fold counted survives, and the guard still
+   recognises a later duplicate (``test_duplicate_merged_away_before_next_fold``).
 
 Statistics
 ----------
@@ -57,12 +57,12 @@ drift stay in the baseline (a ``--rebuild`` applies the intervals known then to 
 
 from __future__ import annotations
 
-import calendar
 import logging
 import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -71,10 +71,10 @@ from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
 from config_app.models import ANY, BaselineFoldState, BaselineHistory, BaselineStats, MetricThreshold
-from detection.clickhouse import aggregates
-from detection.clickhouse.client import get_client
 from detection.core.autocorrelation import LagOneState
+from detection.core.events import datetime_to_ms
 from detection.core.moments import merge
+from detection.core.slices import KeyMoments
 
 logger = logging.getLogger(__name__)
 
@@ -118,22 +118,32 @@ def _iso(value: datetime | None) -> str:
     return value.isoformat() if value is not None else "none"
 
 
-def _to_ms(value: datetime) -> int:
-    """Epoch milliseconds, floored (exact integer arithmetic, no float rounding)."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"expected an aware datetime, got naive {value!r}")
-    # timegm + microseconds rather than (value - epoch) // 1 ms: Airflow hands in pendulum
-    # DateTimes, whose differences are pendulum Intervals that do not support // timedelta.
-    return calendar.timegm(value.utctimetuple()) * 1000 + value.microsecond // 1000
-
-
 def _from_ms(ms: int) -> datetime:
     return _EPOCH + ms * _MS
+
+
+class SliceReader(Protocol):
+    """The event store's side of a fold: per-key aggregates of a slice of raw events.
+
+    A slice is the events first ingested in ``(after_ms, until_ms]`` (``after_ms=None``: from the
+    beginning); ClickHouse's implementation is :class:`detection.baselines.fold.ClickHouseSlices`.
+    It is called inside the fold's transaction, after the fold-state row was locked.
+    """
+
+    def keys(self, *, after_ms: int | None, until_ms: int) -> list[tuple[str, str]]:
+        """The keys with events in the slice."""
+
+    def moments(
+        self, *, after_ms: int | None, until_ms: int, excluded_keys: list[tuple[str, str]],
+    ) -> list[KeyMoments]:
+        """Per key, the moments of the slice's new distinct events (``excluded_keys``: keys whose
+        events inside DRIFTING intervals are left out)."""
 
 
 def baseline_fold(
     *,
     until: datetime,
+    slices: SliceReader,
     safety_lag_seconds: float | None = None,
     rebuild: bool = False,
     run_id: str = "",
@@ -149,7 +159,7 @@ def baseline_fold(
     lag = settings.BASELINE_SAFETY_LAG_SECONDS if safety_lag_seconds is None else safety_lag_seconds
     if not (isinstance(lag, (int, float)) and math.isfinite(lag) and lag >= 0):
         raise ValueError(f"safety_lag_seconds must be a finite number >= 0, got {lag!r}")
-    cutoff_ms = _to_ms(until - timedelta(seconds=lag))
+    cutoff_ms = datetime_to_ms(until - timedelta(seconds=lag))
     cutoff = _from_ms(cutoff_ms)
     started = time.perf_counter()
 
@@ -159,13 +169,9 @@ def baseline_fold(
         if not rebuild and previous is not None and cutoff <= previous:
             return FoldResult(0, 0, previous, previous, seconds=time.perf_counter() - started)
 
-        client = get_client()
-        database = settings.CLICKHOUSE_DATABASE
-        after_ms = None if rebuild or previous is None else _to_ms(previous)
-        excluded = _keys_excluding_drift(client, database=database, after_ms=after_ms, until_ms=cutoff_ms)
-        rows = aggregates.slice_moments(
-            client, database=database, after_ms=after_ms, until_ms=cutoff_ms, excluded_keys=excluded
-        )
+        after_ms = None if rebuild or previous is None else datetime_to_ms(previous)
+        excluded = _keys_excluding_drift(slices, after_ms=after_ms, until_ms=cutoff_ms)
+        rows = slices.moments(after_ms=after_ms, until_ms=cutoff_ms, excluded_keys=excluded)
         _check_finite(rows)
         now = timezone.now()
         removed = _delete_other_keys(rows) if rebuild else 0
@@ -195,13 +201,13 @@ def _locked_state() -> BaselineFoldState:
     return BaselineFoldState.objects.select_for_update().get(id=1)
 
 
-def _check_finite(rows: Iterable[aggregates.KeyMoments]) -> None:
+def _check_finite(rows: Iterable[KeyMoments]) -> None:
     for row in rows:
         if not (math.isfinite(row.mean) and math.isfinite(row.m2)):
             raise ValueError(f"non-finite moments for {row.source_id}/{row.metric}: mean={row.mean} m2={row.m2}")
 
 
-def _keys_excluding_drift(client, *, database: str, after_ms: int | None, until_ms: int) -> list[tuple[str, str]]:
+def _keys_excluding_drift(slices: SliceReader, *, after_ms: int | None, until_ms: int) -> list[tuple[str, str]]:
     """Keys of the slice whose resolved threshold row asks to leave drifting intervals out."""
     rules = {
         (source_id, metric): flag
@@ -218,7 +224,7 @@ def _keys_excluding_drift(client, *, database: str, after_ms: int | None, until_
                 return rules[scope]
         return False
 
-    keys = aggregates.slice_keys(client, database=database, after_ms=after_ms, until_ms=until_ms)
+    keys = slices.keys(after_ms=after_ms, until_ms=until_ms)
     return [key for key in keys if excludes(*key)]
 
 
@@ -236,7 +242,7 @@ class _Stats:
     lag: LagOneState
 
 
-def _merge_into(rows: list[aggregates.KeyMoments]) -> list[_Stats]:
+def _merge_into(rows: list[KeyMoments]) -> list[_Stats]:
     """Chan-merge each key's batch into its stored row; a key without a row starts from its batch."""
     if not rows:
         return []
@@ -276,7 +282,7 @@ def _locked_rows(source_ids: list[str], metrics: list[str]) -> dict[tuple[str, s
         return {(source_id, metric): tuple(rest) for source_id, metric, *rest in cursor.fetchall()}
 
 
-def _fresh(rows: list[aggregates.KeyMoments]) -> list[_Stats]:
+def _fresh(rows: list[KeyMoments]) -> list[_Stats]:
     """Rebuild: each key's statistics are exactly its recomputed ones."""
     return [
         _Stats(row.source_id, row.metric, row.count, row.mean, row.m2,
@@ -285,7 +291,7 @@ def _fresh(rows: list[aggregates.KeyMoments]) -> list[_Stats]:
     ]
 
 
-def _delete_other_keys(rows: list[aggregates.KeyMoments]) -> int:
+def _delete_other_keys(rows: list[KeyMoments]) -> int:
     """Rebuild: remove the baselines of keys that have no raw events (their history goes too)."""
     keep = {(row.source_id, row.metric) for row in rows}
     stale = [
@@ -336,7 +342,7 @@ FROM written JOIN batch ON batch.source_id = written.source_id AND batch.metric 
 
 
 def _write(
-    stats: list[_Stats], rows: list[aggregates.KeyMoments], *, high_water_mark: datetime, kind: str, now: datetime,
+    stats: list[_Stats], rows: list[KeyMoments], *, high_water_mark: datetime, kind: str, now: datetime,
     run_id: str,
 ) -> None:
     """Store the new statistics and one history row per key: ONE statement, whatever the key count.
@@ -368,7 +374,7 @@ def _write(
         cursor.execute(_WRITE.format(stats=_TABLE, history=BaselineHistory._meta.db_table), params)
 
 
-def baseline_fold_for_run(*, until: datetime, run_id: str) -> dict:
+def baseline_fold_for_run(*, until: datetime, run_id: str, slices: SliceReader) -> dict:
     """The fold of one scheduled run (an Airflow DAG run): :func:`baseline_fold` plus its answer.
 
     Both paths of the DAG end here: the task itself in server mode, ``run_stack``'s internal
@@ -384,7 +390,7 @@ def baseline_fold_for_run(*, until: datetime, run_id: str) -> dict:
     """
     if not run_id:
         raise ValueError("run_id must not be empty")
-    result = baseline_fold(until=until, run_id=run_id)
+    result = baseline_fold(until=until, run_id=run_id, slices=slices)
     answer = {
         "run_id": run_id,
         "keys_updated": result.keys_updated,

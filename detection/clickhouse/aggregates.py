@@ -1,6 +1,7 @@
 """Baseline SQL: the per-key moments of a slice of ``raw_events``, aggregated in ClickHouse.
 
-The caller (:func:`config_app.services.baselines.baseline_fold`) merges the rows returned here
+The caller (:func:`detection.baselines.fold.baseline_fold`, through
+:func:`config_app.services.baselines.baseline_fold`) merges the rows returned here
 into ``baseline_stats``; the exactly-once reasoning lives in that module's docstring. This module
 only answers one question, for a slice of ingest times ``(after, until]``:
 
@@ -30,11 +31,11 @@ is no timezone or sub-millisecond ambiguity between Python, Postgres and ClickHo
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
 
 from detection.core.autocorrelation import LagOneState
+from detection.core.slices import KeyMoments
 
 _IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -156,20 +157,6 @@ def fold_sql(*, database: str, guarded: bool, exclude_drifting: bool) -> str:
     return _AGGREGATE.replace("{ordered}", _ORDERED).replace("{fresh}", fresh).replace("{slice}", _IN_SLICE if guarded else _UP_TO_UNTIL).replace(
         "{database}", _database(database)
     )
-
-
-@dataclass(frozen=True, slots=True)
-class KeyMoments:
-    """Moments of the new distinct events of one key in a slice."""
-
-    source_id: str
-    metric: str
-    count: int
-    mean: float
-    m2: float
-    first_event_ms: int
-    last_event_ms: int
-    lag: LagOneState = LagOneState.empty()  # the slice's lag-1 sums, in event-time order
 
 
 def slice_moments(

@@ -32,7 +32,7 @@ def baseline_refresher(stop, *, interval_seconds: float) -> None:
     """Call baseline_fold on a schedule until ``stop`` (a failed fold is logged and retried)."""
     from django.db import connection
 
-    from config_app.services.baselines import baseline_fold
+    from detection.baselines.fold import baseline_fold
 
     try:
         while not stop.wait(interval_seconds):
@@ -91,7 +91,7 @@ class Command(BaseCommand):
         if settings.BASELINE_FOLD_VIA == "timer":
             services.append(("baselines", lambda s: baseline_refresher(s, interval_seconds=options["baseline_interval"])))
         elif settings.BASELINE_FOLD_VIA == "endpoint":
-            from config_app.fold_endpoint import serve
+            from detection.baselines.endpoint import serve
 
             services.append(("fold-endpoint", lambda s: serve(s, host=settings.INTERNAL_API_HOST,
                                                               port=settings.INTERNAL_API_PORT,

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from config_app.admin import HISTORY_INLINE_ROWS
 from config_app.models import BaselineFoldState, BaselineHistory, BaselineStats
-from config_app.services.baselines import baseline_fold
+from detection.baselines.fold import baseline_fold
 
 pytestmark = pytest.mark.django_db
 

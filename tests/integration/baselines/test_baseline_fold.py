@@ -10,7 +10,7 @@ from tests.integration.baselines.baseline_support import T0_MS, Event, at
 from django.db import DataError, connection, transaction
 
 from config_app.models import BaselineFoldState, BaselineHistory, BaselineStats, MetricThreshold
-from config_app.services.baselines import baseline_fold
+from detection.baselines.fold import baseline_fold
 from config_app.services.thresholds import DEMO_DEFAULT
 from detection.core.moments import moments_of, sample_std
 from driftsite.polling import wait_until

@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings as django_settings
 from tests.integration.baselines.baseline_support import T0_MS, Event, at
 
-from config_app.fold_endpoint import PATH, FoldEndpointError, fold_for_dag_run, request_fold, serve
+from detection.baselines.endpoint import PATH, FoldEndpointError, fold_for_dag_run, request_fold, serve
 from config_app.models import BaselineFoldState, BaselineHistory, BaselineStats
 from driftsite.polling import wait_until
 

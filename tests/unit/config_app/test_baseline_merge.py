@@ -17,7 +17,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from config_app.services.baselines import FoldResult, _from_ms, _to_ms
+from config_app.services.baselines import FoldResult, _from_ms
+from detection.core.events import datetime_to_ms as _to_ms
 from detection.core.moments import merge, sample_std
 
 EXAMPLES = settings(deadline=None, max_examples=200)

@@ -7,7 +7,7 @@ from datetime import datetime
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from config_app.services.baselines import baseline_fold
+from detection.baselines.fold import baseline_fold
 
 
 def _aware_datetime(text: str) -> datetime:

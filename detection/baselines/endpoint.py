@@ -5,7 +5,7 @@ is ``run_stack``. An Airflow task runs in a process of its own, so it cannot ope
 ``BASELINE_FOLD_VIA=endpoint`` it asks ``run_stack`` to run the fold and waits for the answer.
 With ``BASELINE_FOLD_VIA=direct`` (server mode: a ClickHouse server any process may query) the
 task runs the fold itself. Both paths run the same function,
-:func:`config_app.services.baselines.baseline_fold_for_run`.
+:func:`detection.baselines.fold.baseline_fold_for_run`.
 
 The endpoint (served by ``run_stack`` on ``INTERNAL_API_HOST:INTERNAL_API_PORT``, 127.0.0.1 by
 default, never by the public API server)::
@@ -80,7 +80,7 @@ def parse_fold_request(body: bytes) -> tuple[str, datetime]:
 
 class FoldEndpoint:
     """The WSGI application. ``fold(until=, run_id=)`` is injected so tests and callers choose it;
-    ``run_stack`` passes :func:`config_app.services.baselines.baseline_fold_for_run`."""
+    ``run_stack`` passes :func:`detection.baselines.fold.baseline_fold_for_run`."""
 
     def __init__(self, *, token: str, fold) -> None:
         self._token = token.encode()
@@ -134,7 +134,7 @@ def _fold_in_this_process(*, until: datetime, run_id: str) -> dict:
     """The fold on a server thread: the thread's database connection is closed afterwards."""
     from django.db import close_old_connections, connection
 
-    from config_app.services.baselines import baseline_fold_for_run
+    from detection.baselines.fold import baseline_fold_for_run
 
     close_old_connections()
     try:
@@ -196,6 +196,6 @@ def fold_for_dag_run(*, run_id: str, until: datetime) -> dict:
     if settings.BASELINE_FOLD_VIA == "endpoint":
         return request_fold(url=settings.INTERNAL_API_URL, token=settings.INTERNAL_API_TOKEN, until=until,
                             run_id=run_id, timeout=settings.BASELINE_FOLD_TIMEOUT_SECONDS)
-    from config_app.services.baselines import baseline_fold_for_run
+    from detection.baselines.fold import baseline_fold_for_run
 
     return baseline_fold_for_run(until=until, run_id=run_id)
