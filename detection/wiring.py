@@ -33,6 +33,7 @@ from detection.stream.health import Component
 from detection.stream.ingest import RawEventIngestHandler
 from detection.stream.runner import StreamRunner
 from detection.stream.sources import SourceTracker
+from detection.stream.state_writer import StateWriter
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ def build_detector(*, checkpoint_seconds: float = 30.0, name: str = "detector", 
                    record_sources=sources_seen_record) -> tuple[StreamRunner, DetectorHandler]:
     """A detector consumer; ``clickhouse`` and ``record_sources`` default to the real ones
     (the failure tests pass wrappers that make one write step fail)."""
+    clickhouse = clickhouse or get_client()
     handler = DetectorHandler(
         settings=DetectorSettings(
             database=settings.CLICKHOUSE_DATABASE,
@@ -84,9 +86,8 @@ def build_detector(*, checkpoint_seconds: float = 30.0, name: str = "detector", 
             max_future_skew_seconds=settings.DETECTOR_MAX_FUTURE_SKEW_SECONDS,
             config_refresh_seconds=settings.CONFIG_REFRESH_SECONDS,
             checkpoint_seconds=checkpoint_seconds,
-            status_flush_seconds=settings.STATUS_FLUSH_SECONDS,
         ),
-        clickhouse=clickhouse or get_client(),
+        clickhouse=clickhouse,
         dead_letters=DeadLetters(bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS, topic=settings.KAFKA_DLQ_TOPIC),
         config=ConfigReloader(
             load=detection_config_load,
@@ -103,6 +104,8 @@ def build_detector(*, checkpoint_seconds: float = 30.0, name: str = "detector", 
             on_thread_exit=_close_thread_connection,
             name=f"{name}.sources",
         ),
+        state=StateWriter(clickhouse=clickhouse, database=settings.CLICKHOUSE_DATABASE,
+                          status_flush_seconds=settings.STATUS_FLUSH_SECONDS, name=f"{name}.state"),
     )
     return _events_runner(handler, group=settings.KAFKA_DETECTOR_GROUP, name=name), handler
 

@@ -9,12 +9,16 @@ rest, each with its own failure policy:
 ==========================  =================================================================
 part                         failure policy
 ==========================  =================================================================
-:class:`ResultBuffer`        transitions written with their batch; statuses coalesced (newest
-                             per key) and written at most every ``status_flush_seconds``, and
-                             always before a checkpoint. A failed write keeps everything and
-                             fails the flush: the runner retries, nothing is committed.
+:class:`ResultBuffer`        the batch's transitions, written with their batch. A failed
+                             write keeps them and fails the flush: the runner retries,
+                             nothing is committed.
 dead letters (``dlq``)       kept until acknowledged; a failed delivery fails the flush.
-:class:`CheckpointStore`     a failed save fails the flush; a failed restore fails the
+:class:`StateWriter`         background thread: statuses (newest per key, at most every
+                             ``status_flush_seconds``) then checkpoints; a failed round keeps
+                             them and retries; detection and commits go on.
+:class:`CheckpointStore`     snapshots taken on the consumer thread, stored by the state
+                             writer; a partition's first one is stored before its first
+                             commit (a failure fails the flush); a failed restore fails the
                              assignment (the part restarts).
 :class:`ConfigReloader`      background thread; a failed load keeps the last configuration.
 :class:`SourceTracker`       background thread; PostgreSQL down only delays bookkeeping.
@@ -31,10 +35,10 @@ minus the lateness) never passes the wall clock, and an event that arrives witho
 never late, whatever a skewed producer sent before it.
 
 Checkpoints: every ``checkpoint_seconds`` (and on revoke and shutdown) each partition's detector
-is snapshotted with the offset of its next message, after the batch's results were written and
-before its offsets are committed. On assignment the newest checkpoint is restored and
-consumption restarts at its offset. A partition without a checkpoint starts from its committed
-offset with empty state (keys re-initialise).
+is snapshotted with the offset of its next message, after the batch's transitions were written;
+at most one partition per batch on the periodic path, which spreads the snapshot cost. On
+assignment the newest checkpoint is restored and consumption restarts at its offset. A partition
+without a stored checkpoint gets one at its first flush, before its offsets are committed.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ from detection.stream.config_source import DetectionConfig
 from detection.stream.dlq import DeadLetters
 from detection.stream.lag import LagGauge
 from detection.stream.sources import SourceTracker
+from detection.stream.state_writer import StateWriter
 
 log = logging.getLogger("detection.detector")
 
@@ -69,44 +74,30 @@ class DetectorSettings:
     config_refresh_seconds: float
     checkpoint_seconds: float = 30.0
     lag_refresh_seconds: float = 5.0
-    status_flush_seconds: float = 1.0
 
 
 class ResultBuffer:
-    """What the detectors produced and ClickHouse has not stored yet.
+    """The transitions the detectors produced and ClickHouse has not stored yet.
 
     Cleared only after a successful write, so a failed write loses nothing and a retry writes
     the same rows (idempotent: deterministic ids, ReplacingMergeTree).
     """
 
-    def __init__(self, *, clickhouse, database: str, status_flush_seconds: float) -> None:
+    def __init__(self, *, clickhouse, database: str) -> None:
         self.clickhouse = clickhouse
         self.database = database
-        self.status_flush_seconds = status_flush_seconds
         self.transitions: list[Transition] = []
-        self.statuses: dict[tuple[str, str], KeyStatus] = {}
-        self._statuses_written_at = 0.0
 
-    def add_statuses(self, statuses: list[KeyStatus]) -> None:
-        buffered = self.statuses
-        for status in statuses:
-            buffered[(status.source_id, status.metric)] = status
-
-    def write(self, *, now_ms: int, statuses_due: bool) -> list[Transition]:
-        """Write the transitions, and the statuses if due; returns the transitions written."""
+    def write(self, *, now_ms: int) -> list[Transition]:
+        """Write the transitions; returns those written."""
         transitions = self.transitions
         writers.write_drift_events(self.clickhouse, self.database, transitions, detected_at_ms=now_ms)
         self.transitions = []
-        if self.statuses and (statuses_due or time.monotonic() - self._statuses_written_at >= self.status_flush_seconds):
-            writers.write_statuses(self.clickhouse, self.database, list(self.statuses.values()), updated_at_ms=now_ms)
-            self.statuses = {}
-            self._statuses_written_at = time.monotonic()
         return transitions
 
     def drop(self) -> None:
         """Forget every buffered row without writing it (the batch is replayed from commits)."""
         self.transitions = []
-        self.statuses = {}
 
 
 class DetectorHandler:
@@ -118,6 +109,7 @@ class DetectorHandler:
         dead_letters: DeadLetters,
         config: ConfigReloader[DetectionConfig],
         sources: SourceTracker,
+        state: StateWriter,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -125,11 +117,11 @@ class DetectorHandler:
         self.reloader = config
         self.sources = sources
         self.clock = clock
-        self.results = ResultBuffer(clickhouse=clickhouse, database=settings.database,
-                                    status_flush_seconds=settings.status_flush_seconds)
+        self.results = ResultBuffer(clickhouse=clickhouse, database=settings.database)
+        self.state = state
         self.checkpoints = CheckpointStore(clickhouse=clickhouse, database=settings.database,
                                            consumer_group=settings.consumer_group,
-                                           every_seconds=settings.checkpoint_seconds)
+                                           every_seconds=settings.checkpoint_seconds, writer=state)
         self.lag = LagGauge(every_seconds=settings.lag_refresh_seconds)
         self.config = config.load_now()
         self.detectors: dict[tuple[str, int], KeyedDetector] = {}
@@ -144,6 +136,7 @@ class DetectorHandler:
         metrics.CONFIG_VERSION.set(self.config.version)
         config.start()
         sources.start()
+        state.start()
 
     # -- per batch of messages (in memory) --------------------------------------------------------
     def process_batch(self, messages: list[Message]) -> None:
@@ -207,15 +200,18 @@ class DetectorHandler:
         """Write the batch's results; raises (keeping every buffer) if any write fails."""
         started = time.monotonic()
         now_ms = int(self.clock() * 1000)
-        results = self.results
-        for detector in self.detectors.values():
-            results.add_statuses(detector.drain_changed_statuses())
-        due = [tp for tp in self.detectors if tp in next_offsets or tp in self._next_offsets]
-        due = [tp for tp in due if self.checkpoints.due(tp)]
-        self._written.extend(results.write(now_ms=now_ms, statuses_due=bool(due)))
+        self._written.extend(self.results.write(now_ms=now_ms))
         self.dead_letters.flush()
         self._next_offsets.update(next_offsets)
-        self._save_checkpoints(due, now_ms)
+        # After the transitions: a status never runs ahead of the transitions that led to it.
+        for detector in self.detectors.values():
+            self.state.add_statuses(detector.drain_changed_statuses())
+        owned = [tp for tp in self.detectors if tp in self._next_offsets]
+        first = [tp for tp in owned if self.checkpoints.unstored(tp)]
+        if first:  # before this partition's first commit (see the module docstring)
+            self.checkpoints.store_now(self._checkpoint_items(first))
+        else:
+            self.checkpoints.take(self._checkpoint_items([tp for tp in owned if self.checkpoints.due(tp)][:1]))
         # Everything is written: from here on nothing can fail the batch.
         written, self._written = self._written, []
         seen, self._seen = self._seen, {}
@@ -230,10 +226,9 @@ class DetectorHandler:
                 t.rolling_mean, t.baseline_mean,
             )
 
-    def _save_checkpoints(self, tps: list[tuple[str, int]], now_ms: int) -> None:
-        items = [(tp, self._next_offsets[tp], self.detectors[tp]) for tp in tps
-                 if tp in self._next_offsets and tp in self.detectors]
-        self.checkpoints.save(items, now_ms=now_ms)
+    def _checkpoint_items(self, tps: list[tuple[str, int]]) -> list[tuple[tuple[str, int], int, KeyedDetector]]:
+        return [(tp, self._next_offsets[tp], self.detectors[tp]) for tp in tps
+                if tp in self._next_offsets and tp in self.detectors]
 
     def _count(self, transitions: list[Transition]) -> None:
         late = duplicate = keys = 0
@@ -276,9 +271,8 @@ class DetectorHandler:
     def revoked(self, partitions: list[TopicPartition]) -> None:
         """The batch was written and committed: checkpoint the partitions, then drop them."""
         keys = [(tp.topic, tp.partition) for tp in partitions]
-        now_ms = int(self.clock() * 1000)
-        self.results.write(now_ms=now_ms, statuses_due=True)
-        self._save_checkpoints([k for k in keys if k in self.detectors], now_ms)
+        self.results.write(now_ms=int(self.clock() * 1000))
+        self.checkpoints.store_now(self._checkpoint_items(keys))  # with every pending status
         self._drop(keys)
 
     def discard(self, partitions: list[TopicPartition]) -> None:
@@ -315,7 +309,9 @@ class DetectorHandler:
         metrics.CONFIG_VERSION.set(config.version)
 
     def close(self) -> None:
-        """Stop the background parts (the source tracker writes what it still holds, once)."""
+        """Stop the background parts (the source tracker and the state writer write what they
+        still hold, once)."""
         self.lag.stop()
         self.reloader.stop()
         self.sources.stop()
+        self.state.stop()

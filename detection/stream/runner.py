@@ -7,7 +7,7 @@ Steps, in order (after Arroyo's shape, our own code):
    not a valid event goes to the handler's dead-letter buffer; its offset still counts as
    processed.
 3. **flush** when the batch reaches ``max_events`` or ``max_seconds``: the handler writes what
-   the batch produced (ClickHouse inserts, dead letters confirmed, checkpoints). This is the
+   the batch produced (its ClickHouse inserts, dead letters confirmed). This is the
    point of no return.
 4. **commit** the next offset of every partition in the batch, only after the flush succeeded.
 
@@ -176,7 +176,10 @@ class StreamRunner:
         self._killed.set()
 
     def run_once(self) -> None:
-        messages = self.consumer.consume(num_messages=self.max_events, timeout=self.poll_seconds)
+        timeout = self.poll_seconds
+        if self._batch_events:  # an open batch closes on time: never wait past its deadline
+            timeout = min(timeout, max(0.0, self._batch_started + self.max_seconds - time.monotonic()))
+        messages = self.consumer.consume(num_messages=self.max_events, timeout=timeout)
         offsets = self._offsets
         good = []
         for message in messages:

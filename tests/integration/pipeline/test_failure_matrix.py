@@ -1,6 +1,6 @@
 """Commit only what was written: each write step fails in turn (real broker, Postgres, chDB).
 
-For every step (raw insert, drift events, statuses, dead-letter produce, checkpoints): the
+For every step of a batch's own writes (raw insert, drift events, dead-letter produce): the
 detector and the ingester run on a scenario with a drift and some poison records; after a few
 good batches the step starts failing; the runners retry (nothing is committed meanwhile) and are
 then killed as a crash would. Checked at that point: every committed offset covers only
@@ -8,8 +8,11 @@ messages whose results were written. Then both restart with healthy stores and r
 Checked after the restart: every valid event is in raw_events exactly once, the transitions
 equal an uninterrupted run's, and every poison record is in the dead-letter topic.
 
-PostgreSQL is the exception by design: it is not needed to detect, so its failure must not stop
-or hold back anything (the last test).
+Statuses and checkpoints are written off the consumer thread (detection/stream/state_writer.py):
+their failure must not hold back detection or commits, and what they could not write is written
+once the store is back; a crash meanwhile restarts from the last stored checkpoint and loses
+nothing. PostgreSQL is not needed to detect either, so its failure must not stop or hold back
+anything (the last test).
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ def _raw_ids(clickhouse) -> tuple[set[int], int]:
     return ids, rows
 
 
-@pytest.mark.parametrize("step", ["raw_events", "drift_events", "drift_status_current", "dead_letters", "detector_checkpoints"])
+@pytest.mark.parametrize("step", ["raw_events", "drift_events", "dead_letters"])
 def test_a_failing_write_step_commits_nothing_unwritten_and_a_restart_loses_nothing(
         step, topics, clickhouse, kafka_bootstrap, settings):
     settings.DETECTOR_BATCH_MAX_EVENTS = 150
@@ -87,7 +90,7 @@ def test_a_failing_write_step_commits_nothing_unwritten_and_a_restart_loses_noth
 
     # 1. Run until the step has failed a few times (the runner is retrying), then crash.
     table = {"dead_letters": None}.get(step, step)
-    failing_ch = FailingClickHouse(clickhouse, table or "-", after=3 if step != "detector_checkpoints" else 2)
+    failing_ch = FailingClickHouse(clickhouse, table or "-", after=3)
     ingester, _ = build_ingester(clickhouse=failing_ch)
     detector, handler = build_detector(checkpoint_seconds=0.0, clickhouse=failing_ch)
     failing = failing_ch
@@ -104,10 +107,8 @@ def test_a_failing_write_step_commits_nothing_unwritten_and_a_restart_loses_noth
     written_ids, _ = _raw_ids(clickhouse)
     below_commit = _valid_ids((k, v) for p, o, k, v, h in on_topic if o < ingest_commits.get(p, 0))
     assert below_commit <= written_ids, "an offset was committed for a raw event that was not written"
-    for partition, offset in detector_commits.items():
-        found = checkpoint_get(clickhouse, settings.CLICKHOUSE_DATABASE, consumer_group=settings.KAFKA_DETECTOR_GROUP,
-                               topic=topics["events"], partition=partition)
-        assert found is not None and offset <= found[0], "detector committed past its last written batch"
+    for partition in detector_commits:  # a restart restores state instead of starting empty
+        assert _checkpoint(clickhouse, topics, partition) is not None, "a partition was committed before its first checkpoint"
     failing_group = detector_commits if step != "raw_events" else ingest_commits
     assert sum(failing_group.values()) < len(mixed), "the failing batch was committed"
     at_kill = {"step": step, "messages": len(mixed), "failures_injected": failing.failures,
@@ -137,6 +138,65 @@ def test_a_failing_write_step_commits_nothing_unwritten_and_a_restart_loses_noth
     # the figures of the failing-writer matrix (shown with pytest -rP)
     print({**at_kill, "after_restart_raw_rows": rows, "valid_events": len(messages),
            "transitions": len(found), "dead_letters": len(dead)})
+
+
+def _checkpoint(clickhouse, topics, partition):
+    return checkpoint_get(clickhouse, settings.CLICKHOUSE_DATABASE, consumer_group=settings.KAFKA_DETECTOR_GROUP,
+                          topic=topics["events"], partition=partition)
+
+
+def _statuses(clickhouse) -> dict[tuple[str, str], int]:
+    rows = clickhouse.query(f"SELECT source_id, metric, toUnixTimestamp64Milli(last_event_time) "
+                            f"FROM {settings.CLICKHOUSE_DATABASE}.drift_status_current FINAL").result_rows
+    return {(s, m): int(t) for s, m, t in rows}
+
+
+@pytest.mark.parametrize("table", ["drift_status_current", "detector_checkpoints"])
+def test_failing_status_or_checkpoint_writes_hold_back_nothing(table, topics, clickhouse, kafka_bootstrap, settings):
+    settings.DETECTOR_BATCH_MAX_EVENTS = 150
+    settings.STATUS_FLUSH_SECONDS = 0.2
+    threshold_upsert(**DEMO_DEFAULT)
+    mixed, messages = _scenario()
+    newest = {}
+    for _key, value in messages:
+        event = parse_event(value, now_ms=None, max_future_skew_ms=0)
+        newest[(event.source_id, event.metric)] = max(newest.get((event.source_id, event.metric), 0), event.event_time_ms)
+    failing = FailingClickHouse(clickhouse, table, after=10**9)
+    detector, handler = build_detector(checkpoint_seconds=0.0, clickhouse=failing)
+    produce(kafka_bootstrap, topics["events"], mixed[:300])
+    run = Running(detector).start()
+    # Each partition's first checkpoint is stored before its first commit; then the store fails.
+    wait_until(lambda: all(_checkpoint(clickhouse, topics, p) for p in range(3)), timeout=60, what="first checkpoints")
+    failing.after = failing.calls
+    first_checkpoints = {p: _checkpoint(clickhouse, topics, p)[0] for p in range(3)}
+    produce(kafka_bootstrap, topics["events"], mixed[300:])
+
+    # Detection and commits go on while every write into the table fails and is retried.
+    wait_until(lambda: detector.committed_messages >= len(mixed) and failing.failures >= 3, timeout=120,
+               what=f"everything committed while {table} fails")
+    component = stream_health.components()["detector.state"]
+    assert component.state == stream_health.DEGRADED and "injected" in component.detail
+    found = {(e["drift_event_id"], e["event_type"]) for e in drift_events_list(clickhouse, settings.CLICKHOUSE_DATABASE)}
+    assert found == expected_transitions(messages)
+    if table == "detector_checkpoints":
+        assert {p: _checkpoint(clickhouse, topics, p)[0] for p in range(3)} == first_checkpoints
+
+    # The store is back: what was kept (newest per key / per partition) is written by itself.
+    failing.healthy = True
+    wait_until(lambda: _statuses(clickhouse) == newest, timeout=30, what="every key's newest status written")
+    ends = {p: o for p, o in committed(kafka_bootstrap, settings.KAFKA_DETECTOR_GROUP, topics["events"]).items()}
+    wait_until(lambda: component.state == stream_health.UP, timeout=30, what="state writer recovered")
+
+    # A crash now, then a restart, reproduces nothing new and loses nothing.
+    run.kill()
+    assert sum(ends.values()) == len(mixed)
+    detector, _ = build_detector(checkpoint_seconds=0.0)
+    run = Running(detector).start()
+    wait_until(lambda: all(_checkpoint(clickhouse, topics, p) is not None for p in range(3)), timeout=30, what="restored")
+    run.stop_and_join()
+    found = {(e["drift_event_id"], e["event_type"]) for e in drift_events_list(clickhouse, settings.CLICKHOUSE_DATABASE)}
+    assert found == expected_transitions(messages)
+    assert _statuses(clickhouse) == newest
 
 
 def test_postgres_down_does_not_stop_or_hold_back_detection(topics, clickhouse, kafka_bootstrap, settings):
