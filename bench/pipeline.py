@@ -1,4 +1,4 @@
-"""Pipeline benchmark: `python -m detection.bench_pipeline` (make bench-pipeline).
+"""Pipeline benchmark: `python -m bench.pipeline` (make bench-pipeline).
 
 Needs the local services (scripts/services up). Uses its own topic, consumer groups, chDB
 directory and PostgreSQL database (``drift_bench``, created and migrated if missing), so it
@@ -17,7 +17,7 @@ events over ``--keys`` (10,000) keys, then, each with a consumer group of its ow
   topic sooner: ``throughput_phase_ok`` says whether it lasted ``--min-phase-seconds``);
   ``flush_p50_ms`` / ``flush_p99_ms`` / ``flush_max_ms``: the time of each batch's write and
   commit step (``handler.flush``) during that phase;
-- ``quix_events_per_s``: the same job built with Quix Streams (:mod:`detection.bench_quix`, a
+- ``quix_events_per_s``: the same job built with Quix Streams (:mod:`bench.quix`, a
   stateful ``.apply`` with a 30 s event-time window per key, emitting on state change) over
   the first ``--quix-events`` (default 1,000,000) messages of the same topic, in its own
   process; ``ratio_vs_quix`` = detector / Quix;
@@ -217,7 +217,7 @@ def _detector_throughput(events: int, *, profile: bool = False) -> tuple[float, 
 def _quix(bootstrap: str, topic: str, events: int, group: str) -> dict:
     """The Quix Streams peer over the first ``events`` messages, in a process of its own."""
     done = subprocess.run(
-        [sys.executable, "-m", "detection.bench_quix", topic, "--bootstrap", bootstrap, "--events", str(events),
+        [sys.executable, "-m", "bench.quix", topic, "--bootstrap", bootstrap, "--events", str(events),
          "--group", group],
         check=True, capture_output=True, text=True, timeout=3600,
     )
@@ -285,7 +285,7 @@ def _latency(bootstrap: str, topic: str, *, rate: int, seconds: float, keys: int
     # The steady producer is another process: in this one it would compete for the GIL.
     total = int(rate * seconds)
     subprocess.run(
-        [sys.executable, "-m", "detection.bench_pipeline", "--produce-steady", topic,
+        [sys.executable, "-m", "bench.pipeline", "--produce-steady", topic,
          "--rate", str(rate), "--latency-seconds", str(seconds), "--keys", str(keys)],
         check=True,
     )
