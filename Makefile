@@ -91,20 +91,20 @@ chaos: services
 	$(PY) -m chaos
 
 bench-core: setup
-	$(PY) -m detection.bench_core
+	$(PY) -m bench.core
 
 # Needs ../shared/nab (the labelled NAB series) next to the repository; fails if it is missing.
 bench-quality: setup
-	$(PY) -m detection.bench_quality
+	$(PY) -m bench.quality
 
 bench-pipeline: services
-	$(PY) -m detection.bench_pipeline
+	$(PY) -m bench.pipeline
 
 bench-baselines: services
-	$(PY) -m config_app.bench_baselines
+	$(PY) -m bench.baselines
 
 bench-api: services
 	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
-	$(PY) -m monitoring_api.bench_api
+	$(PY) -m bench.api
 
 bench: bench-core bench-quality bench-pipeline bench-baselines bench-api

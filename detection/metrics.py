@@ -10,7 +10,9 @@ EVENTS_LATE = Counter("drift_detector_events_late_total", "Events older than the
 EVENTS_DUPLICATE = Counter("drift_detector_events_duplicate_total", "Duplicate events (ignored)")
 TRANSITIONS = Counter("drift_detector_transitions_total", "Drift transitions written", ["event_type"])
 BATCH_SECONDS = Histogram(
-    "drift_detector_batch_write_seconds", "Time to write a batch's results (drift events, statuses, dead letters, checkpoints); the offset commit follows",
+    "drift_detector_batch_write_seconds",
+    "Time to write a batch's results (drift events, statuses, dead letters, checkpoints), the offset commit "
+    "excluded; observed only for batches that wrote at least one drift transition",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 CONSUMER_LAG = Gauge("drift_detector_consumer_lag", "Messages behind the partition's high watermark", ["partition"])

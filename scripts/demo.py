@@ -9,7 +9,8 @@ does that first). Then, as separate processes:
    history, which the stack ingests and folds into baselines (so detection can start at once);
 3. the live producers (stable, dynamic, drift) for DEMO_SECONDS, and ``drift_controller
    --scenario demo``, whose ground truth is recorded in Postgres;
-4. transitions are printed as the detector writes them; at the end the producers stop, the
+4. transitions are printed as the detector writes them (read from the stack's API,
+   ``/drift/events``, i.e. from ClickHouse ``drift_events``); at the end the producers stop, the
    detector catches up, the stack stops (draining and committing), and
    ``manage.py detection_report`` compares the transitions with the ground truth. Its last line
    is the JSON totals.
@@ -41,21 +42,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import secrets
 import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
-TRANSITION = re.compile(r"(DRIFT_START|DRIFT_END) (\S+) at (\S+) z=(\S+) ratio=(\S+)")
 
 
 sys.path.insert(0, str(ROOT))
+from detection.core.events import ms_to_iso  # noqa: E402
 from driftsite.polling import wait_until  # noqa: E402
 
 
@@ -93,6 +95,11 @@ def group_caught_up(bootstrap: str, group: str, topic: str) -> bool:
         return True
     finally:
         consumer.close()
+
+
+def _two_decimals(value: float | None) -> str:
+    """A score as the detector logs it (%.2f); the API renders NaN and infinities as null."""
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 def start_alerting(env: dict):
@@ -136,9 +143,12 @@ class Demo:
         self.producers: dict[str, subprocess.Popen] = {}
         self.controller: subprocess.Popen | None = None
         self.events_produced = 0  # live events (the report's range)
+        self._delivered: dict[str, int] = {}  # per live producer, once it has exited
         self.events_backfilled = 0
         self.live_since: str | None = None
-        self._log_pos = 0
+        self.stack_started: datetime | None = None
+        self._seen_transitions: set[str] = set()  # drift_event_id
+        self._api_failing = False
         self.transitions: list[tuple[str, ...]] = []
         self.receiver = receiver  # a WebhookReceiver when alerting is on
         logs.mkdir(parents=True, exist_ok=True)
@@ -154,7 +164,7 @@ class Demo:
     def start_stack(self) -> None:
         log = self.logs / "demo-stack.log"
         log.write_text("")
-        self._log_pos = 0
+        self.stack_started = datetime.now(UTC)
         say(f"starting run_stack (log {log})")
         self.stack = subprocess.Popen(
             [PYTHON, "manage.py", "run_stack", "--port", str(self.port), "--baseline-interval", "5"],
@@ -291,16 +301,54 @@ class Demo:
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=(self.logs / "demo-controller.log").open("w"),
         )
 
-    def print_new_transitions(self) -> None:
-        log = self.logs / "demo-stack.log"
-        with log.open() as f:
-            f.seek(self._log_pos)
-            text = f.read()
-            self._log_pos = f.tell()
-        for match in TRANSITION.finditer(text):
-            self.transitions.append(match.groups())
-            event_type, key, at, z, ratio = match.groups()
+    def _transitions_since_start(self) -> list[dict]:
+        """Every transition the stack detected since it started, oldest event first, from the
+        API (``/drift/events``: ClickHouse ``drift_events``), all pages.
+
+        Event times reach back to the back-fill's first (simulated) event, at most
+        ``backfill_seconds`` before the stack started; ``detected_at`` (wall clock) leaves out
+        the transitions of earlier runs in the same ClickHouse. ``until`` is set a day ahead and
+        differs on every call, so the API's short query cache never answers with a result
+        older than the call (the read after :meth:`drain` sees every committed write).
+        """
+        now = datetime.now(UTC)
+        since = self.stack_started - timedelta(seconds=self.backfill_seconds + 60)
+        query = urllib.parse.urlencode({
+            "since": since.isoformat(timespec="milliseconds"),
+            "until": (now + timedelta(days=1)).isoformat(timespec="microseconds"),
+            "ordering": "event_time", "limit": 500,
+        })
+        url, rows = f"{self.base_url}/drift/events?{query}", []
+        while url:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                page = json.loads(response.read())
+            rows.extend(page["results"])
+            url = page["next"]
+        return [r for r in rows if datetime.fromisoformat(r["detected_at"].replace("Z", "+00:00")) >= self.stack_started]
+
+    def print_new_transitions(self) -> bool:
+        """Print the transitions not printed yet; False if the API could not be read (the next
+        call catches up: nothing is lost)."""
+        try:
+            rows = self._transitions_since_start()
+        except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts; a broken body
+            if not self._api_failing:
+                say(f"warning: could not read /drift/events ({exc}); retrying")
+            self._api_failing = True
+            return False
+        self._api_failing = False
+        for row in rows:
+            if row["drift_event_id"] in self._seen_transitions:
+                continue
+            self._seen_transitions.add(row["drift_event_id"])
+            event_time = datetime.fromisoformat(row["event_time"].replace("Z", "+00:00"))
+            transition = (row["event_type"], f"{row['source_id']}/{row['metric']}",
+                          ms_to_iso(round(event_time.timestamp() * 1000)), _two_decimals(row["z_score"]),
+                          _two_decimals(row["std_ratio"]))
+            self.transitions.append(transition)
+            event_type, key, at, z, ratio = transition
             say(f"{event_type:11} {key:24} at {at}  z={z} ratio={ratio}")
+        return True
 
     def run(self, keep: bool) -> None:
         while True:
@@ -312,19 +360,35 @@ class Demo:
                 break
             time.sleep(0.5)
         for kind, proc in self.producers.items():
-            out = proc.stdout.read()
             if proc.returncode != 0:
                 raise SystemExit(f"demo: producer {kind} failed ({proc.returncode}); see {self.logs}/demo-producer-{kind}.log")
-            self.events_produced += json.loads(out.strip().splitlines()[-1])["delivered"]
+        self.read_producer_counts()
         if self.controller.returncode != 0:
             raise SystemExit(f"demo: drift_controller failed ({self.controller.returncode}); see {self.logs}/demo-controller.log")
+
+    def read_producer_counts(self) -> None:
+        """``events_produced``: the sum of what each exited live producer delivered (the JSON on
+        its last stdout line; a producer stopped by SIGTERM/SIGINT prints it too). Called when
+        they finish and again from :meth:`stop`, so every exit path (Ctrl-C or SIGTERM with
+        DEMO_KEEP=1 included) reports the events produced; each producer is read once."""
+        for kind, proc in self.producers.items():
+            if kind in self._delivered or proc.poll() is None:
+                continue
+            lines = proc.stdout.read().strip().splitlines()
+            try:
+                self._delivered[kind] = json.loads(lines[-1])["delivered"]
+            except (IndexError, ValueError, KeyError):
+                say(f"warning: producer {kind} (exit {proc.returncode}) printed no summary; counted as 0 "
+                    f"(see {self.logs}/demo-producer-{kind}.log)")
+                self._delivered[kind] = 0
+        self.events_produced = sum(self._delivered.values())
 
     def drain(self) -> None:
         topic = self.setting("KAFKA_EVENTS_TOPIC", "telemetry.events")
         bootstrap = self.setting("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
         group = self.setting("KAFKA_DETECTOR_GROUP", "drift-detector")
         wait_until(lambda: group_caught_up(bootstrap, group, topic), timeout=120, what="the detector to catch up")
-        self.print_new_transitions()
+        wait_until(self.print_new_transitions, timeout=60, interval=1.0, what="the API to list the transitions")
 
     def wait_alerts_resolved(self, timeout: float = 90.0) -> None:
         """Until every alert instance that fired was also notified as resolved, unless its key is
@@ -360,6 +424,7 @@ class Demo:
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=60)
+        self.read_producer_counts()
         if self.airflow:
             if self.airflow_starting is not None and self.airflow_starting.poll() is None:
                 self.airflow_starting.wait(timeout=600)

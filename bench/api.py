@@ -1,4 +1,4 @@
-"""Benchmark of the monitoring API under load: ``python -m monitoring_api.bench_api``.
+"""Benchmark of the monitoring API under load: ``python -m bench.api``.
 
 What it does, all on 127.0.0.1 and all cleaned up afterwards:
 

@@ -1,4 +1,4 @@
-"""Detection quality benchmark: ``python -m detection.bench_quality`` (``make bench-quality``).
+"""Detection quality benchmark: ``python -m bench.quality`` (``make bench-quality``).
 
 Scores, in one run, the two methods of the core (``zscore``, the seed rule, and ``cusum``) and
 river's ADWIN, PageHinkley and KSWIN (default parameters, fed u = (x - mean_b) / std_b, one
@@ -258,7 +258,7 @@ def calibrate() -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m detection.bench_quality", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__.split("\n\n")[0])
     parser.add_argument("--detectors", nargs="+", default=["zscore", "cusum", *RIVER],
                         choices=["zscore", "cusum", *RIVER], help="default: all")
     parser.add_argument("--skip-nab", action="store_true", help="synthetic suite only")

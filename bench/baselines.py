@@ -1,6 +1,6 @@
 """Benchmark of the baseline fold; the LAST output line is one JSON object.
 
-    python -m config_app.bench_baselines [--events 10000000] [--keys 10000] [--incremental 1000000]
+    python -m bench.baselines [--events 10000000] [--keys 10000] [--incremental 1000000]
 
 It measures :func:`detection.baselines.fold.baseline_fold` for real (chDB + PostgreSQL):
 

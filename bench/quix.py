@@ -1,6 +1,6 @@
 """The same job built with Quix Streams, as a peer in ``make bench-pipeline``.
 
-``python -m detection.bench_quix TOPIC --events N`` (a dev-only dependency: ``quixstreams``)
+``python -m bench.quix TOPIC --events N`` (a dev-only dependency: ``quixstreams``)
 reads the benchmark's topic from the beginning with a consumer group of its own and, per Kafka
 key, keeps an event-time window of ``--window-seconds`` (30) in Quix's key state, computes the
 window's mean and sample std, compares them with a fixed baseline (mean 50, std 2: what the
@@ -127,7 +127,7 @@ def run(bootstrap: str, topic: str, *, events: int, window_seconds: float, group
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m detection.bench_quix", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.quix", description=__doc__.split("\n\n")[0])
     parser.add_argument("topic")
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--events", type=int, required=True)

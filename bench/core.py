@@ -1,4 +1,4 @@
-"""Benchmark of the pure detection core: ``python -m detection.bench_core [--events N] [--keys K ...]``.
+"""Benchmark of the pure detection core: ``python -m bench.core [--events N] [--keys K ...]``.
 
 Feeds pre-built :class:`~detection.core.events.Event` objects (validation excluded) through
 :meth:`KeyedDetector.update` on one core, and the same pre-generated stream through river's
@@ -236,7 +236,7 @@ def state_bytes_per_key(n_events: int, n_keys: int) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m detection.bench_core", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.core", description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="events per run (default 1,000,000)")
     parser.add_argument("--keys", type=int, nargs="+", default=[1, 10_000], help="key counts to run (default 1 10000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement, best reported (default 3)")

@@ -1,32 +1,42 @@
-"""Pipeline benchmark: `python -m detection.bench_pipeline` (make bench-pipeline).
+"""Pipeline benchmark: `python -m bench.pipeline` (make bench-pipeline).
 
-Needs the local services (scripts/services up). Uses its own topic, consumer groups, chDB
+Needs the local services (scripts/services up). Uses its own topics, consumer groups, chDB
 directory and PostgreSQL database (``drift_bench``, created and migrated if missing), so it
-never touches the developer's data. The topic is pre-filled with ``--events`` (default 5,000,000)
-events over ``--keys`` (10,000) keys, then, each with a consumer group of its own:
+never touches the developer's data. Events are spread over ``--keys`` (10,000) keys. The topic
+is first filled with the ``--ceiling-events`` / ``--quix-events`` the next two steps read, then,
+each with a consumer group of its own:
 
 - ``ceiling_consume_events_per_s``: a bare confluent-kafka consume loop (no decoding), over the
   first ``--ceiling-events`` (1,000,000) messages;
 - ``ceiling_events_per_s``: the same loop, decoding/validating each message with the detector's
   decoder (``parse_event``);
-- ``detector_events_per_s``: the detector service over the whole topic, from the first poll to
-  the last committed offset, ClickHouse writes (drift_events, drift_status_current,
-  checkpoints) and Postgres source upserts included; ``ratio_vs_ceiling``;
-  ``throughput_phase_seconds`` (at least 60 s of steady state by default on this machine class:
-  every periodic job runs several times; raise ``--events`` if a faster machine drains the
-  topic sooner: ``throughput_phase_ok`` says whether it lasted ``--min-phase-seconds``);
-  ``flush_p50_ms`` / ``flush_p99_ms`` / ``flush_max_ms``: the time of each batch's write and
-  commit step (``handler.flush``) during that phase;
-- ``quix_events_per_s``: the same job built with Quix Streams (:mod:`detection.bench_quix`, a
+- the topic is then topped up so that the detector phase cannot drain it: to ``ceiling_events_per_s``
+  x ``--throughput-seconds`` x 1.15 events (the detector does everything the decode loop does and
+  more, so it cannot be faster); ``--events N`` fills exactly N instead (in one go, before the
+  ceilings); ``events`` in the JSON is what was filled;
+- ``detector_events_per_s``: the detector service for ``--throughput-seconds`` (default 60) of
+  steady state on the full topic: committed messages from the first poll to the first commit
+  after that duration, ClickHouse writes (drift_events, drift_status_current, checkpoints) and
+  Postgres source upserts included (so every periodic job runs several times);
+  ``ratio_vs_ceiling``; ``throughput_phase_seconds`` (how long it ran); ``throughput_topic_drained``
+  (the detector committed the whole topic before the duration was over: then the phase ended
+  there and was not steady state); ``throughput_phase_ok`` (not drained and at least
+  ``--min-phase-seconds`` long); ``flush_p50_ms`` / ``flush_p99_ms`` / ``flush_max_ms``: the time
+  of each batch's write and commit step (``handler.flush``) during that phase;
+- ``quix_events_per_s``: the same job built with Quix Streams (:mod:`bench.quix`, a
   stateful ``.apply`` with a 30 s event-time window per key, emitting on state change) over
   the first ``--quix-events`` (default 1,000,000) messages of the same topic, in its own
   process; ``ratio_vs_quix`` = detector / Quix;
 - ``latency_p50_ms`` / ``latency_p99_ms``: at a steady produce rate (``--rate``, 5,000 events/s)
   for ``--latency-seconds`` (60), from each message's produce time (Kafka CreateTime) to the
-  end of the ClickHouse write that covered it.
+  end of the ClickHouse write that covered it. This phase has a topic of its own (the throughput
+  topic is not drained), pre-filled with 60 events per key that end a minute before it starts
+  (every key has a full 60 s window, as after the throughput phase) and consumed before the
+  steady producer starts.
 
-Runtime on a 2-core machine: about 7-9 minutes (fill ~1-1.5 min, ceilings ~30 s, detector
-~1-1.5 min, Quix ~1.5 min, latency ~1.5 min, set-up ~30 s); ``total_seconds`` in the JSON.
+Runtime on a quiet 2-core machine: about 4-5 minutes (estimated from the phases: set-up ~30 s;
+fill ~1 min for ~12 M events at ~250 k events/s; ceilings ~15 s; detector ``--throughput-seconds``
++ a few s; Quix ~45 s; latency ~1.5 min), more on a busy one; ``total_seconds`` in the JSON.
 """
 
 from __future__ import annotations
@@ -69,7 +79,20 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _fill(bootstrap: str, topic: str, *, events: int, keys: int, seed: int) -> float:
+# The most events a run fills (the top-up is capped here): it fixes how far back the event times
+# start, so that a top-up continues each key's event time without reaching the future.
+MAX_EVENTS = 50_000_000
+TOP_UP_MARGIN = 1.15  # x ceiling x duration: the decode loop is an upper bound of the detector
+
+
+def _first_event_time_ms(events: int, keys: int) -> int:
+    """Event time of the first event of a fill of ``events``: the last one is a minute ago."""
+    return int(time.time() * 1000) - events // keys * 1000 - 60_000
+
+
+def _fill(bootstrap: str, topic: str, *, events: int, keys: int, seed: int, t0_ms: int, start: int = 0) -> float:
+    """Produce events ``start`` .. ``start + events - 1`` (event ``i``: key ``i % keys``, event time
+    ``t0_ms + (i // keys)`` s, value ~ N(50, 2)); seconds taken."""
     import numpy as np
     from confluent_kafka import Producer
 
@@ -79,20 +102,20 @@ def _fill(bootstrap: str, topic: str, *, events: int, keys: int, seed: int) -> f
     names = [(f"bench-{k:05d}", "cpu") for k in range(keys)]
     key_bytes = [kafka_key(s, m) for s, m in names]
     values = rng.normal(50.0, 2.0, size=events)
-    t0 = int(time.time() * 1000) - events // keys * 1000 - 60_000
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.num.messages": 10000,
                          "queue.buffering.max.messages": 1_000_000, "compression.type": "lz4"})
     started = time.perf_counter()
-    for i in range(events):
+    for j in range(events):
+        i = start + j
         k = i % keys
         s, m = names[k]
         while True:
             try:
-                producer.produce(topic, key=key_bytes[k], value=encode_event(s, m, float(values[i]), t0 + (i // keys) * 1000))
+                producer.produce(topic, key=key_bytes[k], value=encode_event(s, m, float(values[j]), t0_ms + (i // keys) * 1000))
                 break
             except BufferError:
                 producer.poll(0.05)
-        if i % 50_000 == 0:
+        if j % 50_000 == 0:
             producer.poll(0)
     producer.flush(120)
     return time.perf_counter() - started
@@ -166,12 +189,16 @@ def _profile_shares(profile) -> dict:
     return {name: round(100 * t / total, 1) for name, t in parts.items()} if total else {}
 
 
-def _detector_throughput(events: int, *, profile: bool = False) -> tuple[float, float, list[float], dict, dict]:
-    """(events/s, seconds, flush durations in ms, totals, profile shares) of the detector over
-    the whole topic.
+def _detector_throughput(events: int, seconds: float, *, profile: bool = False) -> tuple[float, float, bool, list[float], dict, dict]:
+    """(events/s, phase seconds, drained, flush durations in ms, totals, profile shares) of the
+    detector on a topic of ``events`` messages for ``seconds``.
 
-    Flush times come from wrapping the handler's ``flush`` (the batch's writes and commit).
-    With ``profile``, the detector thread runs under cProfile (slower: use it for shares only).
+    The phase runs from the thread's start to the first commit seen after ``seconds`` (batches
+    last at most DETECTOR_BATCH_MAX_SECONDS, so that is a fraction of a second later), or to
+    the commit of the topic's last message if it drains sooner (``drained``); the rate is the
+    messages committed by then over that time. Flush times come from wrapping the handler's
+    ``flush`` (the batch's writes and commit). With ``profile``, the detector thread runs under
+    cProfile (slower: use it for shares only).
     """
     from detection.wiring import build_detector
 
@@ -205,19 +232,25 @@ def _detector_throughput(events: int, *, profile: bool = False) -> tuple[float, 
     thread = threading.Thread(target=run)
     started = time.perf_counter()
     thread.start()
-    while runner.committed_messages < events and thread.is_alive():
+    committed, committed_at = 0, started
+    while thread.is_alive():
+        now, seen = time.perf_counter(), runner.committed_messages
+        if seen != committed:
+            committed, committed_at = seen, now
+        if committed >= events or committed_at - started >= seconds or now - started >= 2 * seconds + 60:
+            break  # drained, the duration is over, or no commit for far too long (it says so)
         time.sleep(0.01)
-    elapsed = time.perf_counter() - started
+    elapsed = committed_at - started
     stop.set()
     thread.join()
     shares = _profile_shares(profiler) if profiler is not None else {}
-    return events / elapsed, elapsed, flushes, dict(handler.totals), shares
+    return committed / elapsed if elapsed else 0.0, elapsed, committed >= events, flushes, dict(handler.totals), shares
 
 
 def _quix(bootstrap: str, topic: str, events: int, group: str) -> dict:
     """The Quix Streams peer over the first ``events`` messages, in a process of its own."""
     done = subprocess.run(
-        [sys.executable, "-m", "detection.bench_quix", topic, "--bootstrap", bootstrap, "--events", str(events),
+        [sys.executable, "-m", "bench.quix", topic, "--bootstrap", bootstrap, "--events", str(events),
          "--group", group],
         check=True, capture_output=True, text=True, timeout=3600,
     )
@@ -253,9 +286,13 @@ def _produce_steady(bootstrap: str, topic: str, *, rate: int, seconds: float, ke
 
 
 def _latency(bootstrap: str, topic: str, *, rate: int, seconds: float, keys: int) -> list[float]:
-    """Produce at ``rate`` events/s while the detector runs; latency per message in ms."""
+    """Produce at ``rate`` events/s to ``topic`` (pre-filled) while the detector runs; latency
+    per message in ms."""
+    from django.conf import settings
+
     from detection.wiring import build_detector
 
+    settings.KAFKA_EVENTS_TOPIC = topic  # build_detector reads it
     runner, handler = build_detector(checkpoint_seconds=30.0)
     latencies: list[float] = []
     pending: list[int] = []
@@ -285,7 +322,7 @@ def _latency(bootstrap: str, topic: str, *, rate: int, seconds: float, keys: int
     # The steady producer is another process: in this one it would compete for the GIL.
     total = int(rate * seconds)
     subprocess.run(
-        [sys.executable, "-m", "detection.bench_pipeline", "--produce-steady", topic,
+        [sys.executable, "-m", "bench.pipeline", "--produce-steady", topic,
          "--rate", str(rate), "--latency-seconds", str(seconds), "--keys", str(keys)],
         check=True,
     )
@@ -299,10 +336,14 @@ def _latency(bootstrap: str, topic: str, *, rate: int, seconds: float, keys: int
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=5_000_000)
+    parser.add_argument("--events", type=int, default=None,
+                        help="fill exactly this many events (default: enough that the detector cannot drain "
+                             "the topic in --throughput-seconds, sized from the measured decode ceiling)")
     parser.add_argument("--ceiling-events", type=int, default=1_000_000,
                         help="messages each ceiling loop reads (a rate: the first N are enough)")
     parser.add_argument("--quix-events", type=int, default=1_000_000, help="messages the Quix peer processes (0: skip it)")
+    parser.add_argument("--throughput-seconds", type=float, default=60.0,
+                        help="how long the detector phase runs (steady state on a topic it cannot drain)")
     parser.add_argument("--min-phase-seconds", type=float, default=60.0,
                         help="the throughput and latency phases must last at least this long")
     parser.add_argument("--keys", type=int, default=10_000)
@@ -320,44 +361,67 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.latency_seconds < args.min_phase_seconds:
         parser.error(f"--latency-seconds must be >= --min-phase-seconds ({args.min_phase_seconds})")
+    if args.throughput_seconds < args.min_phase_seconds:
+        parser.error(f"--throughput-seconds must be >= --min-phase-seconds ({args.min_phase_seconds})")
+    if args.events is not None and not 1 <= args.events <= MAX_EVENTS:
+        parser.error(f"--events must be between 1 and {MAX_EVENTS:,}")
     run_started = time.perf_counter()
     load_at_start = round(os.getloadavg()[0], 2)
     from confluent_kafka.admin import AdminClient, NewTopic
 
     topic = f"bench.events.{uuid.uuid4().hex[:8]}"
+    latency_topic = topic + ".latency"
     quix_group = f"bench-quix-{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for f in admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1),
+                                  NewTopic(latency_topic, num_partitions=6, replication_factor=1),
                                   NewTopic(topic + ".dlq", num_partitions=1, replication_factor=1)]).values():
         f.result(timeout=30)
     chdb_dir = tempfile.mkdtemp(prefix="bench-pipeline-")
     try:
         _setup(args.database, chdb_dir, topic)
         _baselines(args.keys)
-        _say(f"filling {topic} with {args.events:,} events over {args.keys:,} keys...")
-        fill_s = _fill(bootstrap, topic, events=args.events, keys=args.keys, seed=1)
-        _say(f"  produced in {fill_s:.1f} s")
-        ceiling_events = min(args.ceiling_events, args.events)
+        # Event times are laid out for the largest fill, so that a top-up continues them.
+        t0_ms = _first_event_time_ms(args.events or MAX_EVENTS, args.keys)
+        filled = args.events or max(args.ceiling_events, args.quix_events, 1)
+        _say(f"filling {topic} with {filled:,} events over {args.keys:,} keys...")
+        fill_s = _fill(bootstrap, topic, events=filled, keys=args.keys, seed=1, t0_ms=t0_ms)
+        _say(f"  produced in {fill_s:.1f} s ({filled / fill_s:,.0f} events/s)")
+        ceiling_events = min(args.ceiling_events, filled)
         consume_ceiling = _ceiling(bootstrap, topic, ceiling_events, decode=False)
         _say(f"ceiling (bare consume): {consume_ceiling:,.0f} events/s")
         ceiling = _ceiling(bootstrap, topic, ceiling_events, decode=True)
         _say(f"ceiling (consume + decode): {ceiling:,.0f} events/s")
-        detector, phase_s, flushes, totals, shares = _detector_throughput(args.events, profile=args.profile)
-        _say(f"detector (end to end, committed): {detector:,.0f} events/s over {phase_s:.1f} s; totals {totals}")
+        if args.events is None:
+            target = min(MAX_EVENTS, int(ceiling * args.throughput_seconds * TOP_UP_MARGIN))
+            if target > filled:
+                _say(f"topping {topic} up to {target:,} events (ceiling x {args.throughput_seconds:g} s x {TOP_UP_MARGIN})...")
+                top_up_s = _fill(bootstrap, topic, events=target - filled, keys=args.keys, seed=2, t0_ms=t0_ms, start=filled)
+                _say(f"  produced in {top_up_s:.1f} s ({(target - filled) / top_up_s:,.0f} events/s)")
+                filled = target
+        detector, phase_s, drained, flushes, totals, shares = _detector_throughput(
+            filled, args.throughput_seconds, profile=args.profile)
+        _say(f"detector (end to end, committed): {detector:,.0f} events/s over {phase_s:.1f} s"
+             f"{' (drained the topic: not steady state)' if drained else ''}; totals {totals}")
         quix = {}
         if args.quix_events:
-            quix = _quix(bootstrap, topic, min(args.quix_events, args.events), quix_group)
+            quix = _quix(bootstrap, topic, min(args.quix_events, filled), quix_group)
             _say(f"quix streams peer: {quix}")
-        latencies = _latency(bootstrap, topic, rate=args.rate, seconds=args.latency_seconds, keys=args.keys)
+        warm_up = args.keys * 60
+        _say(f"latency phase: filling {latency_topic} with {warm_up:,} warm-up events (60 per key)...")
+        _fill(bootstrap, latency_topic, events=warm_up, keys=args.keys, seed=3,
+              t0_ms=_first_event_time_ms(warm_up, args.keys))
+        latencies = _latency(bootstrap, latency_topic, rate=args.rate, seconds=args.latency_seconds, keys=args.keys)
         result = {
-            "events": args.events,
+            "events": filled,
             "keys": args.keys,
             "ceiling_consume_events_per_s": round(consume_ceiling),
             "ceiling_events_per_s": round(ceiling),
             "detector_events_per_s": round(detector),
             "ratio_vs_ceiling": round(detector / ceiling, 3),
             "throughput_phase_seconds": round(phase_s, 1),
-            "throughput_phase_ok": phase_s >= args.min_phase_seconds,
+            "throughput_topic_drained": drained,
+            "throughput_phase_ok": not drained and phase_s >= args.min_phase_seconds,
             "flushes": len(flushes),
             "flush_p50_ms": round(_percentile(flushes, 0.50), 1) if flushes else None,
             "flush_p99_ms": round(_percentile(flushes, 0.99), 1) if flushes else None,
@@ -376,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         }
     finally:
         quix_topics = [t for t in admin.list_topics(timeout=30).topics if quix_group in t]  # Quix's changelogs
-        for f in admin.delete_topics([topic, topic + ".dlq", topic + ".quix-transitions", *quix_topics]).values():
+        for f in admin.delete_topics([topic, latency_topic, topic + ".dlq", topic + ".quix-transitions",
+                                      *quix_topics]).values():
             try:
                 f.result(timeout=30)
             except Exception:
