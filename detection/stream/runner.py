@@ -54,7 +54,8 @@ class FlushFailed(RuntimeError):
 
 class BatchHandler(Protocol):
     def process_batch(self, messages: list[Message]) -> None:
-        """Handle messages (no error messages among them) in order; no side effects yet."""
+        """Handle messages (no error messages among them) in order: in memory, except dead
+        letters, which are produced asynchronously and confirmed by :meth:`flush`."""
 
     def flush(self, next_offsets: dict[tuple[str, int], int]) -> None:
         """Write everything processed so far; ``next_offsets`` are the offsets about to be
