@@ -102,12 +102,11 @@ def _orderings(fields) -> list[str]:
     return [value for field in fields for value in (field, f"-{field}")]
 
 
-def _ordering_field(fields, *, default: str | None = None) -> serializers.ChoiceField:
-    kwargs = {"default": default} if default else {"required": False}
+def _ordering_field(fields) -> serializers.ChoiceField:
     return serializers.ChoiceField(
         choices=_orderings(fields),
+        required=False,
         help_text="Sort field; prefix with '-' for descending. Ties are broken by the key.",
-        **kwargs,
     )
 
 
@@ -443,8 +442,6 @@ class DriftEventOutputSerializer(MethodFieldsSerializer):
 
 class DriftEventListApi(ReadOnlyApi):
     """Drift transitions, newest first, with keyset (cursor) pagination."""
-
-    MAX_LIMIT = 500
 
     class FilterSerializer(serializers.Serializer):
         source_id = QueryStringField(help_text="Exact source_id.")
