@@ -110,6 +110,16 @@ def _ordering_field(fields) -> serializers.ChoiceField:
     )
 
 
+class TimeRangeFilterSerializer(serializers.Serializer):
+    """Filters with ``since`` and ``until`` (each endpoint declares both, with its own help and
+    whether they are required): when both are given, ``until`` must be later than ``since``."""
+
+    def validate(self, data):
+        if "since" in data and "until" in data and data["since"] >= data["until"]:
+            raise ValidationError({"until": ["Must be later than since."]})
+        return data
+
+
 class ReadOnlyApi(APIView):
     """GET/HEAD/OPTIONS only, with the API_TOKEN_AUTH switch read at request time."""
 
@@ -443,7 +453,7 @@ class DriftEventOutputSerializer(MethodFieldsSerializer):
 class DriftEventListApi(ReadOnlyApi):
     """Drift transitions, newest first, with keyset (cursor) pagination."""
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(TimeRangeFilterSerializer):
         source_id = QueryStringField(help_text="Exact source_id.")
         metric = QueryStringField(help_text="Exact metric.")
         metric_prefix = QueryStringField(help_text="Metric starts with this text.")
@@ -459,11 +469,6 @@ class DriftEventListApi(ReadOnlyApi):
             required=False, max_length=200, help_text="Opaque position from a previous response's next/previous link."
         )
         limit = StrictIntegerField(min_value=1, max_value=500, default=50, help_text="Page size, 1..500.")
-
-        def validate(self, data):
-            if "since" in data and "until" in data and data["since"] >= data["until"]:
-                raise ValidationError({"until": ["Must be later than since."]})
-            return data
 
     OutputSerializer = DriftEventOutputSerializer
     serialize_rows = staticmethod(row_serializer(DriftEventOutputSerializer))  # same output, ~50x cheaper
@@ -575,17 +580,12 @@ class DriftPeriodSerializer(serializers.Serializer):
 class DriftSeriesGetApi(ReadOnlyApi):
     """One key's recent values and the context the dashboard chart draws around them."""
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(TimeRangeFilterSerializer):
         source_id = QueryStringField(required=True, help_text="The key's source_id.")
         metric = QueryStringField(required=True, help_text="The key's metric.")
         since = UtcDateTimeField(required=False, help_text="First event time (default: that of the newest `limit` events).")
         until = UtcDateTimeField(required=False, help_text="Events strictly before this time (default: all).")
         limit = StrictIntegerField(min_value=1, max_value=10_000, default=2000, help_text="Most points, 1..10000.")
-
-        def validate(self, data):
-            if "since" in data and "until" in data and data["since"] >= data["until"]:
-                raise ValidationError({"until": ["Must be later than since."]})
-            return data
 
     @extend_schema_serializer(component_name="DriftSeries")
     class OutputSerializer(serializers.Serializer):
@@ -657,18 +657,13 @@ class _Start(serializers.Serializer):
 class DriftReportGetApi(ReadOnlyApi):
     """Detection report for a time range: injected drifts (ground truth) vs DRIFT_STARTs."""
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(TimeRangeFilterSerializer):
         since = UtcDateTimeField(required=True, help_text="Start of the range (ISO-8601 with offset).")
         until = UtcDateTimeField(required=False, help_text="End of the range (default: now).")
         grace_seconds = serializers.FloatField(
             required=False, min_value=0, max_value=86_400,
             help_text="A DRIFT_START up to this long after a drift's stop still counts (default: longest window).",
         )
-
-        def validate(self, data):
-            if "until" in data and data["since"] >= data["until"]:
-                raise ValidationError({"until": ["Must be later than since."]})
-            return data
 
     @extend_schema_serializer(component_name="DetectionReport")
     class OutputSerializer(serializers.Serializer):
