@@ -39,6 +39,7 @@ from monitoring_api.pagination import (
     LimitOffsetFilterSerializer,
     cursor_link,
     cursor_page_serializer,
+    keyset_page,
     limit_offset_links,
     limit_offset_page_serializer,
 )
@@ -487,34 +488,19 @@ class DriftEventListApi(ReadOnlyApi):
     )
     def get(self, request):
         filters = self.filters(request)
-        cursor = Cursor.decode(filters.pop("cursor")) if "cursor" in filters else None
-        limit = filters.pop("limit")
+        cursor, limit = filters.pop("cursor", None), filters.pop("limit")
         newest_first = filters.pop("ordering") == "-event_time"
-        backwards = cursor is not None and cursor.backwards
-        rows = selectors.drift_event_list(
-            **filters,
-            after=EventPosition(cursor.event_time, cursor.drift_event_id) if cursor else None,
-            descending=newest_first != backwards,
-            limit=limit + 1,
-        )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        if backwards:
-            rows.reverse()
-        first, last = (rows[0], rows[-1]) if rows else (None, None)
-        if backwards:
-            has_next, has_previous = True, more
-        else:
-            has_next, has_previous = more, cursor is not None
-        next_cursor = Cursor(last["event_time"], last["drift_event_id"]) if has_next and last else None
-        previous_cursor = (
-            Cursor(first["event_time"], first["drift_event_id"], backwards=True) if has_previous and first else None
-        )
+
+        def fetch(*, after: Cursor | None, descending: bool, limit: int) -> list[dict]:
+            position = EventPosition(after.event_time, after.drift_event_id) if after else None
+            return selectors.drift_event_list(**filters, after=position, descending=descending, limit=limit)
+
+        page = keyset_page(cursor, limit=limit, newest_first=newest_first, fetch=fetch)
         return Response(
             {
-                "next": cursor_link(request, next_cursor),
-                "previous": cursor_link(request, previous_cursor),
-                "results": self.serialize_rows(rows),
+                "next": cursor_link(request, page.next),
+                "previous": cursor_link(request, page.previous),
+                "results": self.serialize_rows(page.rows),
             }
         )
 
