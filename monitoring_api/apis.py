@@ -2,8 +2,11 @@
 
 Each API validates its query parameters with a nested ``FilterSerializer`` (a bad value is a
 400 whose body names the parameter), calls one selector, and renders with a nested
-``OutputSerializer``. Every view answers GET, HEAD and OPTIONS only: any other method is a 405,
-decided before authentication so that it holds with or without a token.
+``OutputSerializer``. The limit/offset lists (/thresholds, /baselines, /sources, /drift/status)
+share one ``get`` (:class:`LimitOffsetListApi`) and only declare their selector, filters, output
+and schema text; paging itself (links, the /drift/events cursor) is in :mod:`monitoring_api.pagination`.
+Every view answers GET, HEAD and OPTIONS only: any other method is a 405, decided before
+authentication so that it holds with or without a token.
 
 Authentication: off by default (``API_TOKEN_AUTH=false``: anyone may read, a logged-in admin
 session is recognised). With ``API_TOKEN_AUTH=true`` every endpoint except /health needs either
@@ -19,7 +22,7 @@ from dataclasses import fields as dataclass_fields
 from django.conf import settings
 from django.db import InterfaceError as DjangoInterfaceError
 from django.db import OperationalError as DjangoOperationalError
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.exceptions import MethodNotAllowed, ValidationError
 from rest_framework.permissions import SAFE_METHODS, AllowAny, IsAuthenticated
@@ -40,7 +43,7 @@ from monitoring_api.pagination import (
     cursor_link,
     cursor_page_serializer,
     keyset_page,
-    limit_offset_links,
+    limit_offset_body,
     limit_offset_page_serializer,
 )
 
@@ -111,6 +114,14 @@ def _ordering_field(fields) -> serializers.ChoiceField:
     )
 
 
+class KeyFilterSerializer(serializers.Serializer):
+    """The key filters of /baselines, /drift/status and /drift/events (inherited by their filters)."""
+
+    source_id = QueryStringField(help_text="Exact source_id.")
+    metric = QueryStringField(help_text="Exact metric.")
+    metric_prefix = QueryStringField(help_text="Metric starts with this text.")
+
+
 class TimeRangeFilterSerializer(serializers.Serializer):
     """Filters with ``since`` and ``until`` (each endpoint declares both, with its own help and
     whether they are required): when both are given, ``until`` must be later than ``since``."""
@@ -156,20 +167,58 @@ class ReadOnlyApi(APIView):
             )
         return super().handle_exception(exc)
 
-    def limit_offset_page(self, request, queryset, *, limit: int, offset: int) -> Response:
-        """One page of an ORM queryset: {count, next, previous, results}."""
-        count = queryset.count()
-        rows = list(queryset[offset : offset + limit])
-        next_url, previous_url = limit_offset_links(request, count=count, limit=limit, offset=offset)
-        return Response(
-            {"count": count, "next": next_url, "previous": previous_url, "results": self.OutputSerializer(rows, many=True).data}
-        )
-
     def filters(self, request) -> dict:
         """The validated query parameters (a plain dict: one value per parameter, the last one)."""
         serializer = self.FilterSerializer(data=request.query_params.dict())
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)
+
+
+class LimitOffsetListApi(ReadOnlyApi):
+    """A list paged by limit/offset, answering ``{count, next, previous, [extras], results}``.
+
+    A subclass only declares what differs:
+
+    - ``FilterSerializer``, a ``LimitOffsetFilterSerializer``: the query parameters;
+    - ``select(**filters)``: the endpoint's selector called with the other filters, returning
+      an ORM queryset (counted, then sliced); or :meth:`page`, for a selector that pages itself;
+    - ``OutputSerializer`` (one row), or ``serialize_rows`` for a hot endpoint's fast path
+      (:func:`monitoring_api.rows.row_serializer`);
+    - ``PageSerializer``, ``operation_id``, ``summary`` and ``operation_description``: its OpenAPI
+      operation (without ``operation_description``, the class docstring describes it).
+    """
+
+    operation_id: str
+    summary: str
+    operation_description: str | None = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # extend_schema_view gives the subclass its own copy of the inherited get to annotate.
+        extend_schema_view(get=extend_schema(
+            operation_id=cls.operation_id,
+            summary=cls.summary,
+            description=cls.operation_description,
+            parameters=[cls.FilterSerializer],
+            responses={200: cls.PageSerializer, 400: VALIDATION_ERROR, **AUTH_RESPONSES},
+        ))(cls)
+
+    # (no docstring: spectacular would take it as the description of every list operation)
+    def get(self, request):
+        filters = self.filters(request)
+        limit, offset = filters.pop("limit"), filters.pop("offset")
+        count, rows, extras = self.page(filters, limit=limit, offset=offset)
+        return Response(
+            limit_offset_body(request, count=count, limit=limit, offset=offset, results=self.serialize_rows(rows), **extras)
+        )
+
+    def page(self, filters: dict, *, limit: int, offset: int) -> tuple[int, list, dict]:
+        """The rows matching ``filters``, one page of them, and the extra keys of the answer."""
+        queryset = self.select(**filters)
+        return queryset.count(), list(queryset[offset : offset + limit]), {}
+
+    def serialize_rows(self, rows: list) -> list:
+        return self.OutputSerializer(rows, many=True).data
 
 
 # --- /health ----------------------------------------------------------------------------------
@@ -228,8 +277,11 @@ class HealthCheckApi(ReadOnlyApi):
 
 
 # --- /thresholds --------------------------------------------------------------------------------
-class ThresholdListApi(ReadOnlyApi):
+class ThresholdListApi(LimitOffsetListApi):
     """Metric thresholds as configured in the admin, with the scope each row applies to."""
+
+    operation_id = "thresholds_list"
+    summary = "Detection thresholds (PostgreSQL)"
 
     class FilterSerializer(LimitOffsetFilterSerializer):
         source_id = QueryStringField(allow_blank=True, help_text="Exact source_id; empty = rows for any source.")
@@ -258,26 +310,18 @@ class ThresholdListApi(ReadOnlyApi):
 
     PageSerializer = limit_offset_page_serializer(OutputSerializer, "PaginatedMetricThresholdList")
 
-    @extend_schema(
-        operation_id="thresholds_list",
-        summary="Detection thresholds (PostgreSQL)",
-        parameters=[FilterSerializer],
-        responses={200: PageSerializer, 400: VALIDATION_ERROR, **AUTH_RESPONSES},
-    )
-    def get(self, request):
-        filters = self.filters(request)
-        limit, offset = filters.pop("limit"), filters.pop("offset")
-        return self.limit_offset_page(request, selectors.threshold_list(**filters), limit=limit, offset=offset)
+    def select(self, **filters):
+        return selectors.threshold_list(**filters)
 
 
 # --- /baselines ---------------------------------------------------------------------------------
-class BaselineListApi(ReadOnlyApi):
+class BaselineListApi(LimitOffsetListApi):
     """Long-term baselines (count, mean, std) per key, folded in by the baseline job."""
 
-    class FilterSerializer(LimitOffsetFilterSerializer):
-        source_id = QueryStringField(help_text="Exact source_id.")
-        metric = QueryStringField(help_text="Exact metric.")
-        metric_prefix = QueryStringField(help_text="Metric starts with this text.")
+    operation_id = "baselines_list"
+    summary = "Long-term baselines per key (PostgreSQL)"
+
+    class FilterSerializer(LimitOffsetFilterSerializer, KeyFilterSerializer):
         ordering = _ordering_field(selectors.BASELINE_ORDERINGS)
 
     @extend_schema_serializer(component_name="BaselineStats")
@@ -295,21 +339,16 @@ class BaselineListApi(ReadOnlyApi):
 
     PageSerializer = limit_offset_page_serializer(OutputSerializer, "PaginatedBaselineStatsList")
 
-    @extend_schema(
-        operation_id="baselines_list",
-        summary="Long-term baselines per key (PostgreSQL)",
-        parameters=[FilterSerializer],
-        responses={200: PageSerializer, 400: VALIDATION_ERROR, **AUTH_RESPONSES},
-    )
-    def get(self, request):
-        filters = self.filters(request)
-        limit, offset = filters.pop("limit"), filters.pop("offset")
-        return self.limit_offset_page(request, selectors.baseline_list(**filters), limit=limit, offset=offset)
+    def select(self, **filters):
+        return selectors.baseline_list(**filters)
 
 
 # --- /sources -----------------------------------------------------------------------------------
-class SourceListApi(ReadOnlyApi):
+class SourceListApi(LimitOffsetListApi):
     """Sources with their type, first/last seen times and whether they are active."""
+
+    operation_id = "sources_list"
+    summary = "Sources seen by the detector (PostgreSQL)"
 
     class FilterSerializer(LimitOffsetFilterSerializer):
         source_id = QueryStringField(help_text="Exact source_id.")
@@ -331,16 +370,8 @@ class SourceListApi(ReadOnlyApi):
 
     PageSerializer = limit_offset_page_serializer(OutputSerializer, "PaginatedSourceList")
 
-    @extend_schema(
-        operation_id="sources_list",
-        summary="Sources seen by the detector (PostgreSQL)",
-        parameters=[FilterSerializer],
-        responses={200: PageSerializer, 400: VALIDATION_ERROR, **AUTH_RESPONSES},
-    )
-    def get(self, request):
-        filters = self.filters(request)
-        limit, offset = filters.pop("limit"), filters.pop("offset")
-        return self.limit_offset_page(request, selectors.source_list(**filters), limit=limit, offset=offset)
+    def select(self, **filters):
+        return selectors.source_list(**filters)
 
 
 # --- /drift/status --------------------------------------------------------------------------------
@@ -381,13 +412,17 @@ class DriftStatusOutputSerializer(MethodFieldsSerializer):
     updated_at = serializers.DateTimeField(help_text="Wall-clock time the detector wrote this state.")
 
 
-class DriftStatusListApi(ReadOnlyApi):
+class DriftStatusListApi(LimitOffsetListApi):
     """The latest detection state of every key, filterable, sortable and paged."""
 
-    class FilterSerializer(LimitOffsetFilterSerializer):
-        source_id = QueryStringField(help_text="Exact source_id.")
-        metric = QueryStringField(help_text="Exact metric.")
-        metric_prefix = QueryStringField(help_text="Metric starts with this text.")
+    operation_id = "drift_status_list"
+    summary = "Latest detection state per key (ClickHouse)"
+    operation_description = (
+        "Reads drift_status_current with FINAL, so each key appears once with its newest version. "
+        "Default order: source_id, metric."
+    )
+
+    class FilterSerializer(LimitOffsetFilterSerializer, KeyFilterSerializer):
         state = serializers.ChoiceField(choices=DRIFT_STATES, required=False, help_text="Only keys in this state.")
         ordering = _ordering_field(DRIFT_STATUS_ORDERINGS)
 
@@ -404,31 +439,9 @@ class DriftStatusListApi(ReadOnlyApi):
         state_counts=StateCountsSerializer(help_text="Keys per state, with every filter applied except state."),
     )
 
-    @extend_schema(
-        operation_id="drift_status_list",
-        summary="Latest detection state per key (ClickHouse)",
-        description=(
-            "Reads drift_status_current with FINAL, so each key appears once with its newest version. "
-            "Default order: source_id, metric."
-        ),
-        parameters=[FilterSerializer],
-        responses={200: PageSerializer, 400: VALIDATION_ERROR, **AUTH_RESPONSES},
-    )
-    def get(self, request):
-        filters = self.filters(request)
-        page = selectors.drift_status_list(**filters)
-        next_url, previous_url = limit_offset_links(
-            request, count=page.count, limit=filters["limit"], offset=filters["offset"]
-        )
-        return Response(
-            {
-                "count": page.count,
-                "next": next_url,
-                "previous": previous_url,
-                "state_counts": page.state_counts,
-                "results": self.serialize_rows(page.rows),
-            }
-        )
+    def page(self, filters, *, limit, offset):
+        page = selectors.drift_status_list(**filters, limit=limit, offset=offset)  # pages itself, in ClickHouse
+        return page.count, page.rows, {"state_counts": page.state_counts}
 
 
 # --- /drift/events --------------------------------------------------------------------------------
@@ -454,10 +467,8 @@ class DriftEventOutputSerializer(MethodFieldsSerializer):
 class DriftEventListApi(ReadOnlyApi):
     """Drift transitions, newest first, with keyset (cursor) pagination."""
 
-    class FilterSerializer(TimeRangeFilterSerializer):
-        source_id = QueryStringField(help_text="Exact source_id.")
-        metric = QueryStringField(help_text="Exact metric.")
-        metric_prefix = QueryStringField(help_text="Metric starts with this text.")
+
+    class FilterSerializer(KeyFilterSerializer, TimeRangeFilterSerializer):
         event_type = serializers.ChoiceField(
             choices=DRIFT_EVENT_TYPES, required=False, help_text="Only transitions of this type."
         )
@@ -566,6 +577,7 @@ class DriftPeriodSerializer(serializers.Serializer):
 class DriftSeriesGetApi(ReadOnlyApi):
     """One key's recent values and the context the dashboard chart draws around them."""
 
+
     class FilterSerializer(TimeRangeFilterSerializer):
         source_id = QueryStringField(required=True, help_text="The key's source_id.")
         metric = QueryStringField(required=True, help_text="The key's metric.")
@@ -642,6 +654,7 @@ class _Start(serializers.Serializer):
 
 class DriftReportGetApi(ReadOnlyApi):
     """Detection report for a time range: injected drifts (ground truth) vs DRIFT_STARTs."""
+
 
     class FilterSerializer(TimeRangeFilterSerializer):
         since = UtcDateTimeField(required=True, help_text="Start of the range (ISO-8601 with offset).")

@@ -58,6 +58,12 @@ def limit_offset_links(request, *, count: int, limit: int, offset: int) -> tuple
     return next_url, previous_url
 
 
+def limit_offset_body(request, *, count: int, limit: int, offset: int, results, **extras) -> dict:
+    """``{count, next, previous, **extras, results}`` for one page."""
+    next_url, previous_url = limit_offset_links(request, count=count, limit=limit, offset=offset)
+    return {"count": count, "next": next_url, "previous": previous_url, **extras, "results": results}
+
+
 def limit_offset_page_serializer(item: type[serializers.Serializer], component_name: str, **extra_fields):
     """A ``{count, next, previous, results}`` serializer class for the schema, named ``component_name``."""
     attrs = {
