@@ -6,7 +6,8 @@ Each API validates its query parameters with a nested ``FilterSerializer`` (a ba
 share one ``get`` (:class:`LimitOffsetListApi`) and only declare their selector, filters, output
 and schema text; paging itself (links, the /drift/events cursor) is in :mod:`monitoring_api.pagination`.
 Every view answers GET, HEAD and OPTIONS only: any other method is a 405, decided before
-authentication so that it holds with or without a token.
+authentication so that it holds with or without a token. Each view has a human ``name``: the
+title of its browsable-API page and the ``name`` of its OPTIONS answer.
 
 Authentication: off by default (``API_TOKEN_AUTH=false``: anyone may read, a logged-in admin
 session is recognised). With ``API_TOKEN_AUTH=true`` every endpoint except /health needs either
@@ -233,6 +234,7 @@ class ComponentHealthSerializer(serializers.Serializer):
 class HealthCheckApi(ReadOnlyApi):
     """Whether PostgreSQL, ClickHouse and Kafka answer, with per-component timings."""
 
+    name = "Health"
     public = True
 
     @extend_schema_serializer(component_name="Health")
@@ -280,6 +282,7 @@ class HealthCheckApi(ReadOnlyApi):
 class ThresholdListApi(LimitOffsetListApi):
     """Metric thresholds as configured in the admin, with the scope each row applies to."""
 
+    name = "Thresholds"
     operation_id = "thresholds_list"
     summary = "Detection thresholds (PostgreSQL)"
 
@@ -318,6 +321,7 @@ class ThresholdListApi(LimitOffsetListApi):
 class BaselineListApi(LimitOffsetListApi):
     """Long-term baselines (count, mean, std) per key, folded in by the baseline job."""
 
+    name = "Baselines"
     operation_id = "baselines_list"
     summary = "Long-term baselines per key (PostgreSQL)"
 
@@ -347,6 +351,7 @@ class BaselineListApi(LimitOffsetListApi):
 class SourceListApi(LimitOffsetListApi):
     """Sources with their type, first/last seen times and whether they are active."""
 
+    name = "Sources"
     operation_id = "sources_list"
     summary = "Sources seen by the detector (PostgreSQL)"
 
@@ -415,6 +420,7 @@ class DriftStatusOutputSerializer(MethodFieldsSerializer):
 class DriftStatusListApi(LimitOffsetListApi):
     """The latest detection state of every key, filterable, sortable and paged."""
 
+    name = "Drift status"
     operation_id = "drift_status_list"
     summary = "Latest detection state per key (ClickHouse)"
     operation_description = (
@@ -467,6 +473,7 @@ class DriftEventOutputSerializer(MethodFieldsSerializer):
 class DriftEventListApi(ReadOnlyApi):
     """Drift transitions, newest first, with keyset (cursor) pagination."""
 
+    name = "Drift events"
 
     class FilterSerializer(KeyFilterSerializer, TimeRangeFilterSerializer):
         event_type = serializers.ChoiceField(
@@ -577,6 +584,7 @@ class DriftPeriodSerializer(serializers.Serializer):
 class DriftSeriesGetApi(ReadOnlyApi):
     """One key's recent values and the context the dashboard chart draws around them."""
 
+    name = "Drift series"
 
     class FilterSerializer(TimeRangeFilterSerializer):
         source_id = QueryStringField(required=True, help_text="The key's source_id.")
@@ -655,6 +663,7 @@ class _Start(serializers.Serializer):
 class DriftReportGetApi(ReadOnlyApi):
     """Detection report for a time range: injected drifts (ground truth) vs DRIFT_STARTs."""
 
+    name = "Drift report"
 
     class FilterSerializer(TimeRangeFilterSerializer):
         since = UtcDateTimeField(required=True, help_text="Start of the range (ISO-8601 with offset).")
