@@ -1,13 +1,14 @@
 """The read-only monitoring API: one thin APIView per endpoint (HackSoft style).
 
 Each API validates its query parameters with a nested ``FilterSerializer`` (a bad value is a
-400 whose body names the parameter), calls one selector, and renders with a nested
-``OutputSerializer``. The limit/offset lists (/thresholds, /baselines, /sources, /drift/status)
-share one ``get`` (:class:`LimitOffsetListApi`) and only declare their selector, filters, output
-and schema text; paging itself (links, the /drift/events cursor) is in :mod:`monitoring_api.pagination`.
-Every view answers GET, HEAD and OPTIONS only: any other method is a 405, decided before
-authentication so that it holds with or without a token. Each view has a human ``name``: the
-title of its browsable-API page and the ``name`` of its OPTIONS answer.
+400 whose body names the parameter; shared parameters in :mod:`monitoring_api.filters`), calls
+one selector, and renders with a nested ``OutputSerializer``. The limit/offset lists
+(/thresholds, /baselines, /sources, /drift/status) share one ``get``
+(:class:`~monitoring_api.api_base.LimitOffsetListApi`) and only declare their selector, filters,
+output and schema text; paging itself (links, the /drift/events cursor) is in
+:mod:`monitoring_api.pagination`. GET/HEAD/OPTIONS only, the token switch and the 503 of an
+outage: :class:`~monitoring_api.api_base.ReadOnlyApi`. Each view has a human ``name``: the title
+of its browsable-API page and the ``name`` of its OPTIONS answer.
 
 Authentication: off by default (``API_TOKEN_AUTH=false``: anyone may read, a logged-in admin
 session is recognised). With ``API_TOKEN_AUTH=true`` every endpoint except /health needs either
@@ -17,209 +18,36 @@ session is recognised). With ``API_TOKEN_AUTH=true`` every endpoint except /heal
 
 from __future__ import annotations
 
-import logging
-from dataclasses import fields as dataclass_fields
-
-from django.conf import settings
-from django.db import InterfaceError as DjangoInterfaceError
-from django.db import OperationalError as DjangoOperationalError
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import MethodNotAllowed, ValidationError
-from rest_framework.permissions import SAFE_METHODS, AllowAny, IsAuthenticated
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from config_app.models import SourceMetadata
-from detection.clickhouse.client import ClickHouseUnavailable
-from detection.core.config import METHODS, THRESHOLD_FIELDS, Thresholds
 from detection.clickhouse.readers import DRIFT_EVENT_TYPES, DRIFT_STATES, DRIFT_STATUS_ORDERINGS, EventPosition
+from detection.core.config import METHODS
 from monitoring_api import selectors
-from monitoring_api.fields import FiniteFloatField, QueryStringField, StrictIntegerField, UInt64StringField, UtcDateTimeField
+from monitoring_api.api_base import LimitOffsetListApi, ReadOnlyApi
+from monitoring_api.fields import (
+    FiniteFloatField,
+    QueryStringField,
+    StrictIntegerField,
+    UInt64StringField,
+    UtcDateTimeField,
+    threshold_fields,
+)
+from monitoring_api.filters import KeyFilterSerializer, TimeRangeFilterSerializer, ordering_field
 from monitoring_api.health import health_get
-from monitoring_api.rows import row_serializer
 from monitoring_api.pagination import (
     Cursor,
     LimitOffsetFilterSerializer,
     cursor_link,
     cursor_page_serializer,
     keyset_page,
-    limit_offset_body,
     limit_offset_page_serializer,
 )
-
-
-def threshold_fields(source_prefix: str = "") -> dict[str, serializers.Field]:
-    """One serializer field per core threshold field (``THRESHOLD_FIELDS``), typed from
-    ``Thresholds``: a new threshold field appears in the API without being spelled here.
-    Serializers take them with ``locals().update(...)`` in their class body (a class body's
-    namespace is a plain dict, which DRF's metaclass then reads like declared fields)."""
-    hints = {f.name: f.type for f in dataclass_fields(Thresholds)}
-    out: dict[str, serializers.Field] = {}
-    for name in THRESHOLD_FIELDS:
-        kwargs = {"source": f"{source_prefix}{name}"} if source_prefix else {}
-        if name == "method":
-            out[name] = serializers.ChoiceField(choices=METHODS, **kwargs)
-        elif hints[name] == "int":
-            out[name] = serializers.IntegerField(**kwargs)
-        else:
-            out[name] = serializers.FloatField(**kwargs)
-    return out
-
-logger = logging.getLogger(__name__)
-
-VALIDATION_ERROR = OpenApiResponse(
-    {
-        "type": "object",
-        "description": "Each invalid query parameter with its messages.",
-        "additionalProperties": {"type": "array", "items": {"type": "string"}},
-    },
-    description="A query parameter is invalid; the body names it.",
-)
-
-
-@extend_schema_serializer(component_name="Error")
-class ErrorSerializer(serializers.Serializer):
-    """The body of every refusal that is not about one parameter (DRF's ``{"detail": ...}``)."""
-
-    detail = serializers.CharField(help_text="Why the request was refused.")
-
-
-def _refusal(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description=description)
-
-
-# What every operation may refuse, besides its own 400. Documented so that clients (and
-# schemathesis) know every status the API can answer; a 5xx other than 503 is a bug.
-REFUSALS = {
-    404: _refusal("`format` names no renderer (only `json` and `api` exist)."),
-    406: _refusal("The Accept header asks for a media type the API cannot produce (it produces application/json)."),
-}
-AUTH_RESPONSES = {
-    401: _refusal("API_TOKEN_AUTH is on and no valid token or session was given."),
-    403: _refusal("Authenticated but not allowed."),
-    503: _refusal("PostgreSQL or ClickHouse cannot be reached (see /health)."),
-    **REFUSALS,
-}
-
-
-def _orderings(fields) -> list[str]:
-    return [value for field in fields for value in (field, f"-{field}")]
-
-
-def _ordering_field(fields) -> serializers.ChoiceField:
-    return serializers.ChoiceField(
-        choices=_orderings(fields),
-        required=False,
-        help_text="Sort field; prefix with '-' for descending. Ties are broken by the key.",
-    )
-
-
-class KeyFilterSerializer(serializers.Serializer):
-    """The key filters of /baselines, /drift/status and /drift/events (inherited by their filters)."""
-
-    source_id = QueryStringField(help_text="Exact source_id.")
-    metric = QueryStringField(help_text="Exact metric.")
-    metric_prefix = QueryStringField(help_text="Metric starts with this text.")
-
-
-class TimeRangeFilterSerializer(serializers.Serializer):
-    """Filters with ``since`` and ``until`` (each endpoint declares both, with its own help and
-    whether they are required): when both are given, ``until`` must be later than ``since``."""
-
-    def validate(self, data):
-        if "since" in data and "until" in data and data["since"] >= data["until"]:
-            raise ValidationError({"until": ["Must be later than since."]})
-        return data
-
-
-class ReadOnlyApi(APIView):
-    """GET/HEAD/OPTIONS only, with the API_TOKEN_AUTH switch read at request time."""
-
-    public = False  # True: never needs authentication (health)
-
-    def get_authenticators(self):
-        from rest_framework.authentication import SessionAuthentication
-
-        if settings.API_TOKEN_AUTH and not self.public:
-            from rest_framework.authentication import TokenAuthentication  # needs rest_framework.authtoken
-
-            return [TokenAuthentication(), SessionAuthentication()]
-        return [SessionAuthentication()]
-
-    def get_permissions(self):
-        if settings.API_TOKEN_AUTH and not self.public:
-            return [IsAuthenticated()]
-        return [AllowAny()]
-
-    def initial(self, request, *args, **kwargs):
-        if request.method not in SAFE_METHODS:
-            self.format_kwarg = self.get_format_suffix(**kwargs)
-            raise MethodNotAllowed(request.method)
-        super().initial(request, *args, **kwargs)
-
-    def handle_exception(self, exc):
-        # A store that cannot be reached is an outage, not a bug: 503 with a short JSON reason.
-        if isinstance(exc, (ClickHouseUnavailable, DjangoOperationalError, DjangoInterfaceError)):
-            logger.warning("%s: backing store unavailable: %s", type(self).__name__, exc)
-            return Response(
-                {"detail": f"A backing store is unavailable ({type(exc).__module__.split('.')[0]}: {type(exc).__name__}); see /health."},
-                status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            )
-        return super().handle_exception(exc)
-
-    def filters(self, request) -> dict:
-        """The validated query parameters (a plain dict: one value per parameter, the last one)."""
-        serializer = self.FilterSerializer(data=request.query_params.dict())
-        serializer.is_valid(raise_exception=True)
-        return dict(serializer.validated_data)
-
-
-class LimitOffsetListApi(ReadOnlyApi):
-    """A list paged by limit/offset, answering ``{count, next, previous, [extras], results}``.
-
-    A subclass only declares what differs:
-
-    - ``FilterSerializer``, a ``LimitOffsetFilterSerializer``: the query parameters;
-    - ``select(**filters)``: the endpoint's selector called with the other filters, returning
-      an ORM queryset (counted, then sliced); or :meth:`page`, for a selector that pages itself;
-    - ``OutputSerializer`` (one row), or ``serialize_rows`` for a hot endpoint's fast path
-      (:func:`monitoring_api.rows.row_serializer`);
-    - ``PageSerializer``, ``operation_id``, ``summary`` and ``operation_description``: its OpenAPI
-      operation (without ``operation_description``, the class docstring describes it).
-    """
-
-    operation_id: str
-    summary: str
-    operation_description: str | None = None
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        # extend_schema_view gives the subclass its own copy of the inherited get to annotate.
-        extend_schema_view(get=extend_schema(
-            operation_id=cls.operation_id,
-            summary=cls.summary,
-            description=cls.operation_description,
-            parameters=[cls.FilterSerializer],
-            responses={200: cls.PageSerializer, 400: VALIDATION_ERROR, **AUTH_RESPONSES},
-        ))(cls)
-
-    # (no docstring: spectacular would take it as the description of every list operation)
-    def get(self, request):
-        filters = self.filters(request)
-        limit, offset = filters.pop("limit"), filters.pop("offset")
-        count, rows, extras = self.page(filters, limit=limit, offset=offset)
-        return Response(
-            limit_offset_body(request, count=count, limit=limit, offset=offset, results=self.serialize_rows(rows), **extras)
-        )
-
-    def page(self, filters: dict, *, limit: int, offset: int) -> tuple[int, list, dict]:
-        """The rows matching ``filters``, one page of them, and the extra keys of the answer."""
-        queryset = self.select(**filters)
-        return queryset.count(), list(queryset[offset : offset + limit]), {}
-
-    def serialize_rows(self, rows: list) -> list:
-        return self.OutputSerializer(rows, many=True).data
+from monitoring_api.rows import row_serializer
+from monitoring_api.schema import AUTH_RESPONSES, REFUSALS, VALIDATION_ERROR
 
 
 # --- /health ----------------------------------------------------------------------------------
@@ -291,7 +119,7 @@ class ThresholdListApi(LimitOffsetListApi):
         metric = QueryStringField(allow_blank=True, help_text="Exact metric; empty = the default row.")
         metric_prefix = QueryStringField(help_text="Metric starts with this text.")
         enabled = serializers.BooleanField(required=False, help_text="Only enabled (true) or disabled (false) rows.")
-        ordering = _ordering_field(selectors.THRESHOLD_ORDERINGS)
+        ordering = ordering_field(selectors.THRESHOLD_ORDERINGS)
 
     @extend_schema_serializer(component_name="MetricThreshold")
     class OutputSerializer(serializers.Serializer):
@@ -326,7 +154,7 @@ class BaselineListApi(LimitOffsetListApi):
     summary = "Long-term baselines per key (PostgreSQL)"
 
     class FilterSerializer(LimitOffsetFilterSerializer, KeyFilterSerializer):
-        ordering = _ordering_field(selectors.BASELINE_ORDERINGS)
+        ordering = ordering_field(selectors.BASELINE_ORDERINGS)
 
     @extend_schema_serializer(component_name="BaselineStats")
     class OutputSerializer(serializers.Serializer):
@@ -362,7 +190,7 @@ class SourceListApi(LimitOffsetListApi):
         source_type = serializers.ChoiceField(
             choices=SourceMetadata.SourceType.values, required=False, help_text="Only sources of this type."
         )
-        ordering = _ordering_field(selectors.SOURCE_ORDERINGS)
+        ordering = ordering_field(selectors.SOURCE_ORDERINGS)
 
     @extend_schema_serializer(component_name="Source")
     class OutputSerializer(serializers.Serializer):
@@ -430,7 +258,7 @@ class DriftStatusListApi(LimitOffsetListApi):
 
     class FilterSerializer(LimitOffsetFilterSerializer, KeyFilterSerializer):
         state = serializers.ChoiceField(choices=DRIFT_STATES, required=False, help_text="Only keys in this state.")
-        ordering = _ordering_field(DRIFT_STATUS_ORDERINGS)
+        ordering = ordering_field(DRIFT_STATUS_ORDERINGS)
 
     OutputSerializer = DriftStatusOutputSerializer
     serialize_rows = staticmethod(row_serializer(DriftStatusOutputSerializer))  # same output, ~50x cheaper
