@@ -1,9 +1,14 @@
 """The read-only monitoring API: one thin APIView per endpoint (HackSoft style).
 
 Each API validates its query parameters with a nested ``FilterSerializer`` (a bad value is a
-400 whose body names the parameter), calls one selector, and renders with a nested
-``OutputSerializer``. Every view answers GET, HEAD and OPTIONS only: any other method is a 405,
-decided before authentication so that it holds with or without a token.
+400 whose body names the parameter; shared parameters in :mod:`monitoring_api.filters`), calls
+one selector, and renders with a nested ``OutputSerializer``. The limit/offset lists
+(/thresholds, /baselines, /sources, /drift/status) share one ``get``
+(:class:`~monitoring_api.api_base.LimitOffsetListApi`) and only declare their selector, filters,
+output and schema text; paging itself (links, the /drift/events cursor) is in
+:mod:`monitoring_api.pagination`. GET/HEAD/OPTIONS only, the token switch and the 503 of an
+outage: :class:`~monitoring_api.api_base.ReadOnlyApi`. Each view has a human ``name``: the title
+of its browsable-API page and the ``name`` of its OPTIONS answer.
 
 Authentication: off by default (``API_TOKEN_AUTH=false``: anyone may read, a logged-in admin
 session is recognised). With ``API_TOKEN_AUTH=true`` every endpoint except /health needs either
@@ -13,153 +18,36 @@ session is recognised). With ``API_TOKEN_AUTH=true`` every endpoint except /heal
 
 from __future__ import annotations
 
-import logging
-from dataclasses import fields as dataclass_fields
-
-from django.conf import settings
-from django.db import InterfaceError as DjangoInterfaceError
-from django.db import OperationalError as DjangoOperationalError
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import MethodNotAllowed, ValidationError
-from rest_framework.permissions import SAFE_METHODS, AllowAny, IsAuthenticated
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from config_app.models import SourceMetadata
-from detection.clickhouse.client import ClickHouseUnavailable
-from detection.core.config import METHODS, THRESHOLD_FIELDS, Thresholds
 from detection.clickhouse.readers import DRIFT_EVENT_TYPES, DRIFT_STATES, DRIFT_STATUS_ORDERINGS, EventPosition
+from detection.core.config import METHODS
 from monitoring_api import selectors
-from monitoring_api.fields import FiniteFloatField, QueryStringField, StrictIntegerField, UInt64StringField, UtcDateTimeField
+from monitoring_api.api_base import LimitOffsetListApi, ReadOnlyApi
+from monitoring_api.fields import (
+    FiniteFloatField,
+    QueryStringField,
+    StrictIntegerField,
+    UInt64StringField,
+    UtcDateTimeField,
+    threshold_fields,
+)
+from monitoring_api.filters import KeyFilterSerializer, TimeRangeFilterSerializer, ordering_field
 from monitoring_api.health import health_get
-from monitoring_api.rows import row_serializer
 from monitoring_api.pagination import (
     Cursor,
     LimitOffsetFilterSerializer,
     cursor_link,
     cursor_page_serializer,
-    limit_offset_links,
+    keyset_page,
     limit_offset_page_serializer,
 )
-
-
-def threshold_fields(source_prefix: str = "") -> dict[str, serializers.Field]:
-    """One serializer field per core threshold field (``THRESHOLD_FIELDS``), typed from
-    ``Thresholds``: a new threshold field appears in the API without being spelled here.
-    Serializers take them with ``locals().update(...)`` in their class body (a class body's
-    namespace is a plain dict, which DRF's metaclass then reads like declared fields)."""
-    hints = {f.name: f.type for f in dataclass_fields(Thresholds)}
-    out: dict[str, serializers.Field] = {}
-    for name in THRESHOLD_FIELDS:
-        kwargs = {"source": f"{source_prefix}{name}"} if source_prefix else {}
-        if name == "method":
-            out[name] = serializers.ChoiceField(choices=METHODS, **kwargs)
-        elif hints[name] == "int":
-            out[name] = serializers.IntegerField(**kwargs)
-        else:
-            out[name] = serializers.FloatField(**kwargs)
-    return out
-
-logger = logging.getLogger(__name__)
-
-VALIDATION_ERROR = OpenApiResponse(
-    {
-        "type": "object",
-        "description": "Each invalid query parameter with its messages.",
-        "additionalProperties": {"type": "array", "items": {"type": "string"}},
-    },
-    description="A query parameter is invalid; the body names it.",
-)
-
-
-@extend_schema_serializer(component_name="Error")
-class ErrorSerializer(serializers.Serializer):
-    """The body of every refusal that is not about one parameter (DRF's ``{"detail": ...}``)."""
-
-    detail = serializers.CharField(help_text="Why the request was refused.")
-
-
-def _refusal(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description=description)
-
-
-# What every operation may refuse, besides its own 400. Documented so that clients (and
-# schemathesis) know every status the API can answer; a 5xx other than 503 is a bug.
-REFUSALS = {
-    404: _refusal("`format` names no renderer (only `json` and `api` exist)."),
-    406: _refusal("The Accept header asks for a media type the API cannot produce (it produces application/json)."),
-}
-AUTH_RESPONSES = {
-    401: _refusal("API_TOKEN_AUTH is on and no valid token or session was given."),
-    403: _refusal("Authenticated but not allowed."),
-    503: _refusal("PostgreSQL or ClickHouse cannot be reached (see /health)."),
-    **REFUSALS,
-}
-
-
-def _orderings(fields) -> list[str]:
-    return [value for field in fields for value in (field, f"-{field}")]
-
-
-def _ordering_field(fields, *, default: str | None = None) -> serializers.ChoiceField:
-    kwargs = {"default": default} if default else {"required": False}
-    return serializers.ChoiceField(
-        choices=_orderings(fields),
-        help_text="Sort field; prefix with '-' for descending. Ties are broken by the key.",
-        **kwargs,
-    )
-
-
-class ReadOnlyApi(APIView):
-    """GET/HEAD/OPTIONS only, with the API_TOKEN_AUTH switch read at request time."""
-
-    public = False  # True: never needs authentication (health)
-
-    def get_authenticators(self):
-        from rest_framework.authentication import SessionAuthentication
-
-        if settings.API_TOKEN_AUTH and not self.public:
-            from rest_framework.authentication import TokenAuthentication  # needs rest_framework.authtoken
-
-            return [TokenAuthentication(), SessionAuthentication()]
-        return [SessionAuthentication()]
-
-    def get_permissions(self):
-        if settings.API_TOKEN_AUTH and not self.public:
-            return [IsAuthenticated()]
-        return [AllowAny()]
-
-    def initial(self, request, *args, **kwargs):
-        if request.method not in SAFE_METHODS:
-            self.format_kwarg = self.get_format_suffix(**kwargs)
-            raise MethodNotAllowed(request.method)
-        super().initial(request, *args, **kwargs)
-
-    def handle_exception(self, exc):
-        # A store that cannot be reached is an outage, not a bug: 503 with a short JSON reason.
-        if isinstance(exc, (ClickHouseUnavailable, DjangoOperationalError, DjangoInterfaceError)):
-            logger.warning("%s: backing store unavailable: %s", type(self).__name__, exc)
-            return Response(
-                {"detail": f"A backing store is unavailable ({type(exc).__module__.split('.')[0]}: {type(exc).__name__}); see /health."},
-                status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            )
-        return super().handle_exception(exc)
-
-    def limit_offset_page(self, request, queryset, *, limit: int, offset: int) -> Response:
-        """One page of an ORM queryset: {count, next, previous, results}."""
-        count = queryset.count()
-        rows = list(queryset[offset : offset + limit])
-        next_url, previous_url = limit_offset_links(request, count=count, limit=limit, offset=offset)
-        return Response(
-            {"count": count, "next": next_url, "previous": previous_url, "results": self.OutputSerializer(rows, many=True).data}
-        )
-
-    def filters(self, request) -> dict:
-        """The validated query parameters (a plain dict: one value per parameter, the last one)."""
-        serializer = self.FilterSerializer(data=request.query_params.dict())
-        serializer.is_valid(raise_exception=True)
-        return dict(serializer.validated_data)
+from monitoring_api.rows import row_serializer
+from monitoring_api.schema import AUTH_RESPONSES, REFUSALS, VALIDATION_ERROR
 
 
 # --- /health ----------------------------------------------------------------------------------
@@ -174,6 +62,7 @@ class ComponentHealthSerializer(serializers.Serializer):
 class HealthCheckApi(ReadOnlyApi):
     """Whether PostgreSQL, ClickHouse and Kafka answer, with per-component timings."""
 
+    name = "Health"
     public = True
 
     @extend_schema_serializer(component_name="Health")
@@ -218,15 +107,19 @@ class HealthCheckApi(ReadOnlyApi):
 
 
 # --- /thresholds --------------------------------------------------------------------------------
-class ThresholdListApi(ReadOnlyApi):
+class ThresholdListApi(LimitOffsetListApi):
     """Metric thresholds as configured in the admin, with the scope each row applies to."""
+
+    name = "Thresholds"
+    operation_id = "thresholds_list"
+    summary = "Detection thresholds (PostgreSQL)"
 
     class FilterSerializer(LimitOffsetFilterSerializer):
         source_id = QueryStringField(allow_blank=True, help_text="Exact source_id; empty = rows for any source.")
         metric = QueryStringField(allow_blank=True, help_text="Exact metric; empty = the default row.")
         metric_prefix = QueryStringField(help_text="Metric starts with this text.")
         enabled = serializers.BooleanField(required=False, help_text="Only enabled (true) or disabled (false) rows.")
-        ordering = _ordering_field(selectors.THRESHOLD_ORDERINGS)
+        ordering = ordering_field(selectors.THRESHOLD_ORDERINGS)
 
     @extend_schema_serializer(component_name="MetricThreshold")
     class OutputSerializer(serializers.Serializer):
@@ -248,27 +141,20 @@ class ThresholdListApi(ReadOnlyApi):
 
     PageSerializer = limit_offset_page_serializer(OutputSerializer, "PaginatedMetricThresholdList")
 
-    @extend_schema(
-        operation_id="thresholds_list",
-        summary="Detection thresholds (PostgreSQL)",
-        parameters=[FilterSerializer],
-        responses={200: PageSerializer, 400: VALIDATION_ERROR, **AUTH_RESPONSES},
-    )
-    def get(self, request):
-        filters = self.filters(request)
-        limit, offset = filters.pop("limit"), filters.pop("offset")
-        return self.limit_offset_page(request, selectors.threshold_list(**filters), limit=limit, offset=offset)
+    def select(self, **filters):
+        return selectors.threshold_list(**filters)
 
 
 # --- /baselines ---------------------------------------------------------------------------------
-class BaselineListApi(ReadOnlyApi):
+class BaselineListApi(LimitOffsetListApi):
     """Long-term baselines (count, mean, std) per key, folded in by the baseline job."""
 
-    class FilterSerializer(LimitOffsetFilterSerializer):
-        source_id = QueryStringField(help_text="Exact source_id.")
-        metric = QueryStringField(help_text="Exact metric.")
-        metric_prefix = QueryStringField(help_text="Metric starts with this text.")
-        ordering = _ordering_field(selectors.BASELINE_ORDERINGS)
+    name = "Baselines"
+    operation_id = "baselines_list"
+    summary = "Long-term baselines per key (PostgreSQL)"
+
+    class FilterSerializer(LimitOffsetFilterSerializer, KeyFilterSerializer):
+        ordering = ordering_field(selectors.BASELINE_ORDERINGS)
 
     @extend_schema_serializer(component_name="BaselineStats")
     class OutputSerializer(serializers.Serializer):
@@ -285,21 +171,17 @@ class BaselineListApi(ReadOnlyApi):
 
     PageSerializer = limit_offset_page_serializer(OutputSerializer, "PaginatedBaselineStatsList")
 
-    @extend_schema(
-        operation_id="baselines_list",
-        summary="Long-term baselines per key (PostgreSQL)",
-        parameters=[FilterSerializer],
-        responses={200: PageSerializer, 400: VALIDATION_ERROR, **AUTH_RESPONSES},
-    )
-    def get(self, request):
-        filters = self.filters(request)
-        limit, offset = filters.pop("limit"), filters.pop("offset")
-        return self.limit_offset_page(request, selectors.baseline_list(**filters), limit=limit, offset=offset)
+    def select(self, **filters):
+        return selectors.baseline_list(**filters)
 
 
 # --- /sources -----------------------------------------------------------------------------------
-class SourceListApi(ReadOnlyApi):
+class SourceListApi(LimitOffsetListApi):
     """Sources with their type, first/last seen times and whether they are active."""
+
+    name = "Sources"
+    operation_id = "sources_list"
+    summary = "Sources seen by the detector (PostgreSQL)"
 
     class FilterSerializer(LimitOffsetFilterSerializer):
         source_id = QueryStringField(help_text="Exact source_id.")
@@ -308,7 +190,7 @@ class SourceListApi(ReadOnlyApi):
         source_type = serializers.ChoiceField(
             choices=SourceMetadata.SourceType.values, required=False, help_text="Only sources of this type."
         )
-        ordering = _ordering_field(selectors.SOURCE_ORDERINGS)
+        ordering = ordering_field(selectors.SOURCE_ORDERINGS)
 
     @extend_schema_serializer(component_name="Source")
     class OutputSerializer(serializers.Serializer):
@@ -321,16 +203,8 @@ class SourceListApi(ReadOnlyApi):
 
     PageSerializer = limit_offset_page_serializer(OutputSerializer, "PaginatedSourceList")
 
-    @extend_schema(
-        operation_id="sources_list",
-        summary="Sources seen by the detector (PostgreSQL)",
-        parameters=[FilterSerializer],
-        responses={200: PageSerializer, 400: VALIDATION_ERROR, **AUTH_RESPONSES},
-    )
-    def get(self, request):
-        filters = self.filters(request)
-        limit, offset = filters.pop("limit"), filters.pop("offset")
-        return self.limit_offset_page(request, selectors.source_list(**filters), limit=limit, offset=offset)
+    def select(self, **filters):
+        return selectors.source_list(**filters)
 
 
 # --- /drift/status --------------------------------------------------------------------------------
@@ -371,15 +245,20 @@ class DriftStatusOutputSerializer(MethodFieldsSerializer):
     updated_at = serializers.DateTimeField(help_text="Wall-clock time the detector wrote this state.")
 
 
-class DriftStatusListApi(ReadOnlyApi):
+class DriftStatusListApi(LimitOffsetListApi):
     """The latest detection state of every key, filterable, sortable and paged."""
 
-    class FilterSerializer(LimitOffsetFilterSerializer):
-        source_id = QueryStringField(help_text="Exact source_id.")
-        metric = QueryStringField(help_text="Exact metric.")
-        metric_prefix = QueryStringField(help_text="Metric starts with this text.")
+    name = "Drift status"
+    operation_id = "drift_status_list"
+    summary = "Latest detection state per key (ClickHouse)"
+    operation_description = (
+        "Reads drift_status_current with FINAL, so each key appears once with its newest version. "
+        "Default order: source_id, metric."
+    )
+
+    class FilterSerializer(LimitOffsetFilterSerializer, KeyFilterSerializer):
         state = serializers.ChoiceField(choices=DRIFT_STATES, required=False, help_text="Only keys in this state.")
-        ordering = _ordering_field(DRIFT_STATUS_ORDERINGS)
+        ordering = ordering_field(DRIFT_STATUS_ORDERINGS)
 
     OutputSerializer = DriftStatusOutputSerializer
     serialize_rows = staticmethod(row_serializer(DriftStatusOutputSerializer))  # same output, ~50x cheaper
@@ -394,31 +273,9 @@ class DriftStatusListApi(ReadOnlyApi):
         state_counts=StateCountsSerializer(help_text="Keys per state, with every filter applied except state."),
     )
 
-    @extend_schema(
-        operation_id="drift_status_list",
-        summary="Latest detection state per key (ClickHouse)",
-        description=(
-            "Reads drift_status_current with FINAL, so each key appears once with its newest version. "
-            "Default order: source_id, metric."
-        ),
-        parameters=[FilterSerializer],
-        responses={200: PageSerializer, 400: VALIDATION_ERROR, **AUTH_RESPONSES},
-    )
-    def get(self, request):
-        filters = self.filters(request)
-        page = selectors.drift_status_list(**filters)
-        next_url, previous_url = limit_offset_links(
-            request, count=page.count, limit=filters["limit"], offset=filters["offset"]
-        )
-        return Response(
-            {
-                "count": page.count,
-                "next": next_url,
-                "previous": previous_url,
-                "state_counts": page.state_counts,
-                "results": self.serialize_rows(page.rows),
-            }
-        )
+    def page(self, filters, *, limit, offset):
+        page = selectors.drift_status_list(**filters, limit=limit, offset=offset)  # pages itself, in ClickHouse
+        return page.count, page.rows, {"state_counts": page.state_counts}
 
 
 # --- /drift/events --------------------------------------------------------------------------------
@@ -444,12 +301,9 @@ class DriftEventOutputSerializer(MethodFieldsSerializer):
 class DriftEventListApi(ReadOnlyApi):
     """Drift transitions, newest first, with keyset (cursor) pagination."""
 
-    MAX_LIMIT = 500
+    name = "Drift events"
 
-    class FilterSerializer(serializers.Serializer):
-        source_id = QueryStringField(help_text="Exact source_id.")
-        metric = QueryStringField(help_text="Exact metric.")
-        metric_prefix = QueryStringField(help_text="Metric starts with this text.")
+    class FilterSerializer(KeyFilterSerializer, TimeRangeFilterSerializer):
         event_type = serializers.ChoiceField(
             choices=DRIFT_EVENT_TYPES, required=False, help_text="Only transitions of this type."
         )
@@ -462,11 +316,6 @@ class DriftEventListApi(ReadOnlyApi):
             required=False, max_length=200, help_text="Opaque position from a previous response's next/previous link."
         )
         limit = StrictIntegerField(min_value=1, max_value=500, default=50, help_text="Page size, 1..500.")
-
-        def validate(self, data):
-            if "since" in data and "until" in data and data["since"] >= data["until"]:
-                raise ValidationError({"until": ["Must be later than since."]})
-            return data
 
     OutputSerializer = DriftEventOutputSerializer
     serialize_rows = staticmethod(row_serializer(DriftEventOutputSerializer))  # same output, ~50x cheaper
@@ -485,34 +334,19 @@ class DriftEventListApi(ReadOnlyApi):
     )
     def get(self, request):
         filters = self.filters(request)
-        cursor = Cursor.decode(filters.pop("cursor")) if "cursor" in filters else None
-        limit = filters.pop("limit")
+        cursor, limit = filters.pop("cursor", None), filters.pop("limit")
         newest_first = filters.pop("ordering") == "-event_time"
-        backwards = cursor is not None and cursor.backwards
-        rows = selectors.drift_event_list(
-            **filters,
-            after=EventPosition(cursor.event_time, cursor.drift_event_id) if cursor else None,
-            descending=newest_first != backwards,
-            limit=limit + 1,
-        )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        if backwards:
-            rows.reverse()
-        first, last = (rows[0], rows[-1]) if rows else (None, None)
-        if backwards:
-            has_next, has_previous = True, more
-        else:
-            has_next, has_previous = more, cursor is not None
-        next_cursor = Cursor(last["event_time"], last["drift_event_id"]) if has_next and last else None
-        previous_cursor = (
-            Cursor(first["event_time"], first["drift_event_id"], backwards=True) if has_previous and first else None
-        )
+
+        def fetch(*, after: Cursor | None, descending: bool, limit: int) -> list[dict]:
+            position = EventPosition(after.event_time, after.drift_event_id) if after else None
+            return selectors.drift_event_list(**filters, after=position, descending=descending, limit=limit)
+
+        page = keyset_page(cursor, limit=limit, newest_first=newest_first, fetch=fetch)
         return Response(
             {
-                "next": cursor_link(request, next_cursor),
-                "previous": cursor_link(request, previous_cursor),
-                "results": self.serialize_rows(rows),
+                "next": cursor_link(request, page.next),
+                "previous": cursor_link(request, page.previous),
+                "results": self.serialize_rows(page.rows),
             }
         )
 
@@ -578,17 +412,14 @@ class DriftPeriodSerializer(serializers.Serializer):
 class DriftSeriesGetApi(ReadOnlyApi):
     """One key's recent values and the context the dashboard chart draws around them."""
 
-    class FilterSerializer(serializers.Serializer):
+    name = "Drift series"
+
+    class FilterSerializer(TimeRangeFilterSerializer):
         source_id = QueryStringField(required=True, help_text="The key's source_id.")
         metric = QueryStringField(required=True, help_text="The key's metric.")
         since = UtcDateTimeField(required=False, help_text="First event time (default: that of the newest `limit` events).")
         until = UtcDateTimeField(required=False, help_text="Events strictly before this time (default: all).")
         limit = StrictIntegerField(min_value=1, max_value=10_000, default=2000, help_text="Most points, 1..10000.")
-
-        def validate(self, data):
-            if "since" in data and "until" in data and data["since"] >= data["until"]:
-                raise ValidationError({"until": ["Must be later than since."]})
-            return data
 
     @extend_schema_serializer(component_name="DriftSeries")
     class OutputSerializer(serializers.Serializer):
@@ -660,18 +491,15 @@ class _Start(serializers.Serializer):
 class DriftReportGetApi(ReadOnlyApi):
     """Detection report for a time range: injected drifts (ground truth) vs DRIFT_STARTs."""
 
-    class FilterSerializer(serializers.Serializer):
+    name = "Drift report"
+
+    class FilterSerializer(TimeRangeFilterSerializer):
         since = UtcDateTimeField(required=True, help_text="Start of the range (ISO-8601 with offset).")
         until = UtcDateTimeField(required=False, help_text="End of the range (default: now).")
         grace_seconds = serializers.FloatField(
             required=False, min_value=0, max_value=86_400,
             help_text="A DRIFT_START up to this long after a drift's stop still counts (default: longest window).",
         )
-
-        def validate(self, data):
-            if "until" in data and data["since"] >= data["until"]:
-                raise ValidationError({"until": ["Must be later than since."]})
-            return data
 
     @extend_schema_serializer(component_name="DetectionReport")
     class OutputSerializer(serializers.Serializer):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from detection.core.config import METHODS, THRESHOLD_FIELDS, Thresholds
 
 # The range of ClickHouse DateTime64: a bound outside it is a 400, not a query error.
 MIN_TIME = datetime(1900, 1, 1, tzinfo=UTC)
@@ -80,3 +83,21 @@ class StrictIntegerField(serializers.IntegerField):
         if isinstance(data, str) and not data.strip().lstrip("+-").isdigit():
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+def threshold_fields(source_prefix: str = "") -> dict[str, serializers.Field]:
+    """One serializer field per core threshold field (``THRESHOLD_FIELDS``), typed from
+    ``Thresholds``: a new threshold field appears in the API without being spelled here.
+    Serializers take them with ``locals().update(...)`` in their class body (a class body's
+    namespace is a plain dict, which DRF's metaclass then reads like declared fields)."""
+    hints = {f.name: f.type for f in dataclass_fields(Thresholds)}
+    out: dict[str, serializers.Field] = {}
+    for name in THRESHOLD_FIELDS:
+        kwargs = {"source": f"{source_prefix}{name}"} if source_prefix else {}
+        if name == "method":
+            out[name] = serializers.ChoiceField(choices=METHODS, **kwargs)
+        elif hints[name] == "int":
+            out[name] = serializers.IntegerField(**kwargs)
+        else:
+            out[name] = serializers.FloatField(**kwargs)
+    return out

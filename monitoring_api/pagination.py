@@ -6,6 +6,8 @@
 - /drift/events answers ``{next, previous, results}`` and takes an opaque ``cursor``: URL-safe
   base64 of a small JSON object holding a keyset position (event time in ms, drift_event_id)
   and a direction. Rows are never skipped or repeated when new events arrive between pages.
+  :func:`keyset_page` turns a cursor into one page and the cursors of its neighbours; the view
+  only says how to fetch rows after a position.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
@@ -52,6 +56,12 @@ def limit_offset_links(request, *, count: int, limit: int, offset: int) -> tuple
             remove_query_param(url, "offset") if previous_offset == 0 else replace_query_param(url, "offset", previous_offset)
         )
     return next_url, previous_url
+
+
+def limit_offset_body(request, *, count: int, limit: int, offset: int, results, **extras) -> dict:
+    """``{count, next, previous, **extras, results}`` for one page."""
+    next_url, previous_url = limit_offset_links(request, count=count, limit=limit, offset=offset)
+    return {"count": count, "next": next_url, "previous": previous_url, **extras, "results": results}
 
 
 def limit_offset_page_serializer(item: type[serializers.Serializer], component_name: str, **extra_fields):
@@ -124,3 +134,40 @@ def cursor_link(request, cursor: Cursor | None) -> str | None:
     if cursor is None:
         return None
     return replace_query_param(request.build_absolute_uri(), "cursor", cursor.encode())
+
+
+@dataclass(frozen=True)
+class KeysetPage:
+    rows: list[dict[str, Any]]
+    next: Cursor | None
+    previous: Cursor | None
+
+
+def keyset_page(
+    cursor: str | None, *, limit: int, newest_first: bool, fetch: Callable[..., list[dict[str, Any]]]
+) -> KeysetPage:
+    """The page a ``cursor`` parameter points at (None: the first page), in the order asked for.
+
+    ``fetch(after=, descending=, limit=)`` returns at most ``limit`` rows (dicts with
+    ``event_time`` and ``drift_event_id``) strictly past the position ``after`` (None: from the
+    start) in that order; it may return a list shared with other callers (it is not changed).
+    One row more than the page is fetched to learn whether a page follows. A cursor not made by
+    :meth:`Cursor.encode` is a ValidationError on ``cursor``, raised before anything is fetched.
+    """
+    position = Cursor.decode(cursor) if cursor is not None else None
+    backwards = position is not None and position.backwards
+    rows = fetch(after=position, descending=newest_first != backwards, limit=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+    first, last = (rows[0], rows[-1]) if rows else (None, None)
+    if backwards:
+        has_next, has_previous = True, more
+    else:
+        has_next, has_previous = more, position is not None
+    next_cursor = Cursor(last["event_time"], last["drift_event_id"]) if has_next and last else None
+    previous_cursor = (
+        Cursor(first["event_time"], first["drift_event_id"], backwards=True) if has_previous and first else None
+    )
+    return KeysetPage(rows=rows, next=next_cursor, previous=previous_cursor)
