@@ -21,7 +21,7 @@ from detection.clickhouse.client import get_client
 from monitoring_api.query_cache import QueryCache
 from detection.core.config import Baseline, Thresholds
 from detection.core.detector import KeyedDetector
-from detection.core.events import Event, event_id_for
+from detection.core.events import Event, datetime_to_ms, event_id_for
 
 THRESHOLD_ORDERINGS = ("source_id", "metric", "window_seconds", "z_threshold", "std_ratio_threshold", "updated_at")
 BASELINE_ORDERINGS = ("source_id", "metric", "count", "mean", "updated_at", "high_water_mark")
@@ -286,7 +286,7 @@ def _add_cusum_scores(points: list[dict[str, Any]], source_id: str, metric: str,
                              autocorrelation=baseline.autocorrelation)
     detector = KeyedDetector(lambda s, m: thresholds, lambda s, m: core_baseline)
     for point in points:
-        t = round(point["event_time"].timestamp() * 1000)
+        t = datetime_to_ms(point["event_time"])
         value = float(point["value"])
         detector.update(Event(source_id, metric, value, t, event_id_for(source_id, metric, value, t)))
         status = detector.status(source_id, metric)
