@@ -81,6 +81,20 @@ def threshold_set_get(*, attempts: int = 5) -> ThresholdSet:
     raise RuntimeError("metric_thresholds kept changing while being read; try again")
 
 
+def baseline_fingerprint_get() -> tuple:
+    """A summary of ``baseline_stats`` that changes whenever a row is added, removed or changed
+    (row count, sums of the statistics, newest ``updated_at``): one aggregate on the server, so a
+    reader can skip re-reading thousands of unchanged baselines."""
+    from django.db.models import Count, Max, Sum
+
+    from config_app.models import BaselineStats
+
+    summary = BaselineStats.objects.aggregate(
+        rows=Count("id"), count=Sum("count"), mean=Sum("mean"), m2=Sum("m2"), rho=Sum("autocorrelation"),
+        updated_at=Max("updated_at"))
+    return tuple(summary.values())
+
+
 def baseline_map_get() -> dict[tuple[str, str], Baseline]:
     """Every stored baseline as plain values, keyed by (source_id, metric): one query."""
     from config_app.models import BaselineStats

@@ -26,7 +26,7 @@ from django.conf import settings
 from config_app.services.sources import sources_deactivate, sources_seen_record
 from detection.clickhouse.client import get_client
 from detection.stream.config_reloader import ConfigReloader
-from detection.stream.config_source import detection_config_load
+from detection.stream.config_source import DetectionConfigLoader
 from detection.stream.detector_service import DetectorHandler, DetectorSettings
 from detection.stream.dlq import DeadLetters
 from detection.stream.health import Component
@@ -90,7 +90,7 @@ def build_detector(*, checkpoint_seconds: float = 30.0, name: str = "detector", 
         clickhouse=clickhouse,
         dead_letters=DeadLetters(bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS, topic=settings.KAFKA_DLQ_TOPIC),
         config=ConfigReloader(
-            load=detection_config_load,
+            load=DetectionConfigLoader(),
             refresh_seconds=settings.CONFIG_REFRESH_SECONDS,
             on_load_error=_drop_broken_connection,
             on_thread_exit=_close_thread_connection,

@@ -45,8 +45,13 @@ class ConfigReloader(Generic[C]):
         self.loads = 0
 
     def load_now(self) -> C:
-        """The first load, on the caller's thread (a detector cannot start without a config)."""
+        """The first load, on the caller's thread (a detector cannot start without a config).
+
+        ``load`` may return None on later calls to say "nothing changed" (the consumer then
+        keeps its configuration), never on the first."""
         config = self.load()
+        if config is None:
+            raise RuntimeError("the first configuration load returned nothing")
         self.loads += 1
         return config
 
@@ -85,8 +90,10 @@ class ConfigReloader(Generic[C]):
                     log.warning("config reload failed (%s); detection continues on the last loaded config", exc)
                     self.on_load_error()
                     continue
-                self.loads += 1
                 self.health.ok()
+                if config is None:  # the loader found nothing changed
+                    continue
+                self.loads += 1
                 with self._lock:
                     self._loaded = config
         finally:

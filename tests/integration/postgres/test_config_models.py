@@ -179,3 +179,23 @@ def test_severity_defaults_to_warning_and_follows_the_threshold_precedence():
     assert rules.for_key("host-1", "cpu").severity == "info"
     with pytest.raises(IntegrityError), transaction.atomic():
         MetricThreshold.objects.create(metric="disk", severity="Not A Label", **GOOD)
+
+
+def test_the_detector_reloads_only_when_thresholds_or_baselines_changed():
+    from detection.stream.config_source import DetectionConfigLoader
+
+    threshold_upsert(**DEMO_DEFAULT)
+    BaselineStats.objects.create(source_id="h-1", metric="cpu", count=100, mean=5.0, m2=99.0)
+    load = DetectionConfigLoader()
+    first = load()
+    assert first is not None and first.baseline_for("h-1", "cpu").mean == 5.0
+    assert load() is None  # nothing changed: no full load
+    BaselineStats.objects.filter(source_id="h-1").update(mean=6.0)  # even without touching updated_at
+    assert load().baseline_for("h-1", "cpu").mean == 6.0
+    assert load() is None
+    threshold_upsert(**{**DEMO_DEFAULT, "z_threshold": 7.5})
+    assert load().thresholds_for("h-1", "cpu").z_threshold == 7.5
+    BaselineStats.objects.create(source_id="h-2", metric="cpu", count=10, mean=1.0, m2=9.0)
+    assert load().baseline_for("h-2", "cpu") is not None
+    BaselineStats.objects.filter(source_id="h-2").delete()
+    assert load().baseline_for("h-2", "cpu") is None
