@@ -135,7 +135,7 @@ CLICKHOUSE_DATABASE = env.str("CLICKHOUSE_DATABASE", default="drift")
 # --- Detector -------------------------------------------------------------------------------
 CONFIG_REFRESH_SECONDS = env.float("CONFIG_REFRESH_SECONDS", default=10.0)
 DETECTOR_BATCH_MAX_EVENTS = env.int("DETECTOR_BATCH_MAX_EVENTS", default=20000)
-DETECTOR_BATCH_MAX_SECONDS = env.float("DETECTOR_BATCH_MAX_SECONDS", default=0.1)
+DETECTOR_BATCH_MAX_SECONDS = env.float("DETECTOR_BATCH_MAX_SECONDS", default=0.05)
 DETECTOR_MAX_FUTURE_SKEW_SECONDS = env.float("DETECTOR_MAX_FUTURE_SKEW_SECONDS", default=300.0)
 DETECTOR_METRICS_PORT = env.int("DETECTOR_METRICS_PORT", default=9108)
 # Producers: how long a message may wait for the broker (librdkafka retries meanwhile).
