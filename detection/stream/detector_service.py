@@ -53,7 +53,7 @@ from confluent_kafka import Consumer, Message, TopicPartition
 
 from detection import metrics
 from detection.clickhouse import writers
-from detection.core.detector import KeyedDetector, KeyStatus, OutcomeKind, Transition
+from detection.core.detector import KeyedDetector, OutcomeKind, Transition
 from detection.core.events import InvalidEvent, ms_to_iso, parse_event
 from detection.stream.checkpoints import CheckpointStore
 from detection.stream.config_reloader import ConfigReloader

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 from detection.stream.health import Component
+from detection.stream.periodic import PeriodicWorker
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,9 @@ class SourceTracker:
         self.on_thread_exit = on_thread_exit
         self._lock = threading.Lock()
         self._pending: dict[str, list[int]] = {}  # source_id -> [first_ms, last_ms]
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._next_deactivate = 0.0
+        self._worker = PeriodicWorker(self._step, period=record_seconds, backoff_max=backoff_max,
+                                      name="source-tracker", on_thread_exit=on_thread_exit)
         self.health = Component(name)
         self.recorded = 0
 
@@ -69,35 +70,18 @@ class SourceTracker:
 
     # -- background thread -----------------------------------------------------------------------
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="source-tracker", daemon=True)
-            self._thread.start()
+        self._worker.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the thread after one last attempt to write what is pending."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._worker.stop(timeout)
 
-    def _run(self) -> None:
-        failures = 0
-        next_deactivate = 0.0
-        try:
-            while True:
-                stopping = self._stop.is_set()
-                ok = self.write_pending()
-                if ok and time.monotonic() >= next_deactivate:
-                    ok = self._deactivate()
-                    next_deactivate = time.monotonic() + max(5.0, self.inactivity_seconds / 10)
-                if stopping:
-                    return
-                failures = 0 if ok else failures + 1
-                delay = self.record_seconds if ok else min(self.backoff_max, 0.5 * 2**failures)
-                self._wake.wait(delay)
-                self._wake.clear()
-        finally:
-            self.on_thread_exit()
+    def _step(self) -> bool:
+        ok = self.write_pending()
+        if ok and time.monotonic() >= self._next_deactivate:
+            ok = self._deactivate()
+            self._next_deactivate = time.monotonic() + max(5.0, self.inactivity_seconds / 10)
+        return ok
 
     def write_pending(self) -> bool:
         """Upsert what is pending; on failure keep it (merged with newer sightings). Returns success."""

@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable
 from detection.clickhouse import writers
 from detection.core.detector import KeyStatus
 from detection.stream.health import Component
+from detection.stream.periodic import PeriodicWorker
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +68,8 @@ class StateWriter:
         self._write_lock = threading.Lock()  # one write round at a time (background or write_now)
         self._statuses: dict[tuple[str, str], KeyStatus] = {}
         self._checkpoints: dict[TopicPartitionKey, CheckpointRow] = {}
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = PeriodicWorker(lambda: self._write_round() is None, period=status_flush_seconds,
+                                      backoff_max=backoff_max, name="state-writer")
         self.statuses_written = 0
         self.checkpoints_written = 0
 
@@ -99,28 +99,11 @@ class StateWriter:
 
     # -- background thread -----------------------------------------------------------------------
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="state-writer", daemon=True)
-            self._thread.start()
+        self._worker.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the thread after one last attempt to write what is pending."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        failures = 0
-        while True:
-            stopping = self._stop.is_set()
-            ok = self._write_round() is None
-            if stopping:
-                return
-            failures = 0 if ok else failures + 1
-            delay = self.status_flush_seconds if ok else min(self.backoff_max, 0.5 * 2**failures)
-            self._wake.wait(delay)
-            self._wake.clear()
+        self._worker.stop(timeout)
 
     def _write_round(self) -> Exception | None:
         with self._write_lock:
