@@ -58,7 +58,7 @@ def snapshot(detector: KeyedDetector) -> bytes:
         times = st._times[head:]
         values = st._values[head:]
         header.append([
-            st.source_id, st.metric, len(times), st._newest, st.state, st.hits,
+            st.source_id, st.metric, len(times), st._newest, st.drift_state, st.drift_hits,
             st.state_since_ms, st.last_z, st.last_ratio,
             st.cs1, st.cs2, st.cs3, st.cs4, _evaluated(st),
         ])
@@ -111,8 +111,8 @@ def restore(detector: KeyedDetector, blob: bytes) -> int:
         st._head = 0
         st._newest = newest
         st._recompute()
-        st.state = state
-        st.hits = hits
+        st.drift_state = state
+        st.drift_hits = hits
         st.state_since_ms = since
         st.last_z = last_z
         st.last_ratio = last_ratio
