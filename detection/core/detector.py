@@ -54,9 +54,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+from array import array
 from bisect import bisect_right as _bisect_right
 from dataclasses import replace
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from enum import Enum
 from functools import lru_cache
 from typing import NamedTuple
@@ -73,6 +74,7 @@ __all__ = [
     "KeyedDetector",
     "Outcome",
     "OutcomeKind",
+    "SavedKey",
     "Transition",
     "drift_event_id_for",
 ]
@@ -87,8 +89,6 @@ _md5 = hashlib.md5
 # Integer state codes used on the hot path (enum members only at the edges).
 _INITIALIZING, _NORMAL, _DRIFTING = 0, 1, 2
 _STATE_BY_CODE = (DriftState.INITIALIZING, DriftState.NORMAL, DriftState.DRIFTING)
-_CODE_BY_STATE = {state: code for code, state in enumerate(_STATE_BY_CODE)}
-
 
 
 @lru_cache(maxsize=4096)
@@ -172,6 +172,24 @@ class KeyStatus(NamedTuple):
     cusum_thresholds: tuple[float, float, float, float] | None = None
 
 
+class SavedKey(NamedTuple):
+    """One key's state as a snapshot holds it (:meth:`KeyedDetector.saved_keys`,
+    :meth:`KeyedDetector.load_key`; encoded by :mod:`detection.core.snapshot`)."""
+
+    source_id: str
+    metric: str
+    times: array  # the window's event times, event-time order (array('q'))
+    values: array  # their values (array('d'))
+    newest_ms: int | None  # newest accepted event time (the window's upper bound)
+    state: int  # 0 INITIALIZING, 1 NORMAL, 2 DRIFTING
+    hits: int
+    state_since_ms: int
+    last_z: float | None
+    last_ratio: float | None
+    cusum_statistics: tuple[float, float, float, float]  # mean_up, mean_down, std_up, std_down
+    evaluated: bool  # whether the newest event was evaluated (derived; ignored by load_key)
+
+
 _OUT_ACCEPTED = Outcome(OutcomeKind.ACCEPTED, None)
 _OUT_LATE = Outcome(OutcomeKind.LATE, None)
 _OUT_DUPLICATE = Outcome(OutcomeKind.DUPLICATE, None)
@@ -190,8 +208,8 @@ def drift_event_id_for(source_id: str, metric: str, event_type: str, trigger_eve
 class _KeyState(EventTimeWindow):
     """Everything the detector keeps for one key: the window plus cached config and state.
 
-    :mod:`detection.core.snapshot` reads and writes these fields (and the window's ``_times``,
-    ``_values``, ``_head``, ``_newest``): change both together.
+    Snapshots go through :meth:`KeyedDetector.saved_keys` / :meth:`KeyedDetector.load_key`
+    (and the window's ``contents`` / ``load``): change those together with these fields.
     """
 
     # CPython lays slots out in sorted name order: the names keep the fields every event reads
@@ -601,16 +619,32 @@ class KeyedDetector:
                 st.apply_baseline(baseline)
         return changed
 
-    def restore(self, source_id: str, metric: str, *, state: DriftState | str, state_since_ms: int) -> None:
-        """Seed a key's state (e.g. from ``drift_status_current`` after a restart or rebalance).
+    # -- snapshots -----------------------------------------------------------------------------
+    def saved_keys(self) -> Iterator[SavedKey]:
+        """Every key's exact state, in key order (what a snapshot stores)."""
+        for st in self._keys.values():
+            times, values = st.contents()
+            yield SavedKey(
+                st.source_id, st.metric, times, values, st.newest_ms, st.drift_state, st.drift_hits,
+                st.state_since_ms, st.last_z, st.last_ratio, (st.cs1, st.cs2, st.cs3, st.cs4),
+                _evaluated(st),
+            )
 
-        Call before re-feeding the key's recent raw events through :meth:`update`; the window
-        is rebuilt by those events. A key already known is overwritten (its window is cleared).
+    def load_key(self, saved: SavedKey) -> None:
+        """Restore one key from :meth:`saved_keys`' output, replacing a key of the same name.
+
+        Thresholds and baseline come from the resolvers (they are not part of the state); the
+        window's sums are recomputed exactly from its contents.
         """
-        st = _KeyState(source_id, metric, self.thresholds_for(source_id, metric), self.baseline_for(source_id, metric))
-        st.drift_state = _CODE_BY_STATE[DriftState(state)]
-        st.state_since_ms = int(state_since_ms)
-        self._keys[(source_id, metric)] = st
+        self.drop_keys([(saved.source_id, saved.metric)])
+        st = self._new_key(saved.source_id, saved.metric)
+        st.load(saved.times, saved.values, saved.newest_ms)
+        st.drift_state = saved.state
+        st.drift_hits = saved.hits
+        st.state_since_ms = saved.state_since_ms
+        st.last_z = saved.last_z
+        st.last_ratio = saved.last_ratio
+        st.cs1, st.cs2, st.cs3, st.cs4 = (float(v) for v in saved.cusum_statistics)
 
     def drop_keys(self, keys: Iterable[tuple[str, str]]) -> int:
         """Forget keys (e.g. partitions revoked from this process); returns how many were known."""
