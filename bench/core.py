@@ -231,7 +231,7 @@ def state_bytes_per_key(n_events: int, n_keys: int) -> tuple[float, float]:
     gc.collect()
     retained = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
-    entries = sum(st.count for st in detector._keys.values()) / detector.key_count
+    entries = sum(detector.status(*key).rolling_count for key in detector.keys()) / detector.key_count
     return retained / detector.key_count, entries
 
 

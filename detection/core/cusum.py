@@ -159,7 +159,8 @@ def cusum_params(
 
 
 class CusumReference:
-    """The recursion written plainly, one statistic at a time (for tests, not the hot path).
+    """The recursion written plainly, one statistic at a time: the reference, used only by
+    tests (the detector runs the same arithmetic inlined).
 
     ``update(u, drifting)`` returns whether any statistic is above its threshold after the
     update; ``reset()`` is called at DRIFT_END.

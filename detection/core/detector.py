@@ -54,9 +54,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+from array import array
 from bisect import bisect_right as _bisect_right
 from dataclasses import replace
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from enum import Enum
 from functools import lru_cache
 from typing import NamedTuple
@@ -73,6 +74,7 @@ __all__ = [
     "KeyedDetector",
     "Outcome",
     "OutcomeKind",
+    "SavedKey",
     "Transition",
     "drift_event_id_for",
 ]
@@ -87,14 +89,22 @@ _md5 = hashlib.md5
 # Integer state codes used on the hot path (enum members only at the edges).
 _INITIALIZING, _NORMAL, _DRIFTING = 0, 1, 2
 _STATE_BY_CODE = (DriftState.INITIALIZING, DriftState.NORMAL, DriftState.DRIFTING)
-_CODE_BY_STATE = {state: code for code, state in enumerate(_STATE_BY_CODE)}
 
-_cusum_params = lru_cache(maxsize=4096)(
-    lambda target, d, k_up, k_down, rho: cusum_params(
+
+@lru_cache(maxsize=4096)
+def _cusum_coefficients(
+    target: float, d: float, k_up: float, k_down: float, rho: float, floored: bool
+) -> tuple[float, ...]:
+    """``(mean_a, mean_b, up_a, up_b, down_a, down_b, h1, h2, h3, h4)`` of the recursions: one
+    tuple shared by every key with the same parameters (kept hot in the cache, unpacked in one
+    step). A floored baseline std zeroes the shrink statistic's coefficients: as for the
+    z-score's shrink test, a spread cannot shrink below "no spread"."""
+    p = cusum_params(
         target_false_alarms_per_100k=target, mean_shift_sigma=d, std_up_ratio=k_up,
         std_down_ratio=k_down, autocorrelation=rho,
     )
-)
+    down_a, down_b = (0.0, 0.0) if floored else (p.down_a, p.down_b)
+    return (p.mean_a, p.mean_b, p.up_a, p.up_b, down_a, down_b, *p.thresholds)
 
 
 class OutcomeKind(str, Enum):
@@ -162,6 +172,24 @@ class KeyStatus(NamedTuple):
     cusum_thresholds: tuple[float, float, float, float] | None = None
 
 
+class SavedKey(NamedTuple):
+    """One key's state as a snapshot holds it (:meth:`KeyedDetector.saved_keys`,
+    :meth:`KeyedDetector.load_key`; encoded by :mod:`detection.core.snapshot`)."""
+
+    source_id: str
+    metric: str
+    times: array  # the window's event times, event-time order (array('q'))
+    values: array  # their values (array('d'))
+    newest_ms: int | None  # newest accepted event time (the window's upper bound)
+    state: int  # 0 INITIALIZING, 1 NORMAL, 2 DRIFTING
+    hits: int
+    state_since_ms: int
+    last_z: float | None
+    last_ratio: float | None
+    cusum_statistics: tuple[float, float, float, float]  # mean_up, mean_down, std_up, std_down
+    evaluated: bool  # whether the newest event was evaluated (derived; ignored by load_key)
+
+
 _OUT_ACCEPTED = Outcome(OutcomeKind.ACCEPTED, None)
 _OUT_LATE = Outcome(OutcomeKind.LATE, None)
 _OUT_DUPLICATE = Outcome(OutcomeKind.DUPLICATE, None)
@@ -180,16 +208,19 @@ def drift_event_id_for(source_id: str, metric: str, event_type: str, trigger_eve
 class _KeyState(EventTimeWindow):
     """Everything the detector keeps for one key: the window plus cached config and state.
 
-    :mod:`detection.core.snapshot` reads and writes these fields (and the window's ``_times``,
-    ``_values``, ``_head``, ``_newest``): change both together.
+    Snapshots go through :meth:`KeyedDetector.saved_keys` / :meth:`KeyedDetector.load_key`
+    (and the window's ``contents`` / ``load``): change those together with these fields.
     """
 
+    # CPython lays slots out in sorted name order: the names keep the fields every event reads
+    # (baseline_*, cp, cs1-4, cusum*, dirty, drift_*, eval_min_samples) next to each other, right
+    # after the window's, so an event touches few cache lines of the key (10k keys do not fit).
     __slots__ = (
         "source_id",
         "metric",
         "thresholds",
         "lateness_ms",
-        "min_samples",
+        "eval_min_samples",
         "z_threshold",
         "ratio_high",
         "ratio_low",
@@ -199,14 +230,14 @@ class _KeyState(EventTimeWindow):
         "baseline",
         "baseline_mean",
         "baseline_std",
-        "state",
-        "hits",
+        "drift_state",
+        "drift_hits",
         "state_since_ms",
         "last_z",
         "last_ratio",
         "dirty",
         "cusum",
-        "cusum_params",
+        "cusum_inv",
         "cp",
         "cs1",
         "cs2",
@@ -218,8 +249,8 @@ class _KeyState(EventTimeWindow):
         super().__init__(thresholds.window_ms)
         self.source_id = source_id
         self.metric = metric
-        self.state = _INITIALIZING
-        self.hits = 0
+        self.drift_state = _INITIALIZING
+        self.drift_hits = 0
         self.state_since_ms = 0
         self.last_z = None
         self.last_ratio = None
@@ -234,13 +265,13 @@ class _KeyState(EventTimeWindow):
         if th.window_ms != self.window_ms:
             self.set_window_ms(th.window_ms)
         self.lateness_ms = th.allowed_lateness_ms
-        self.min_samples = th.min_samples
+        self.eval_min_samples = th.min_samples
         self.z_threshold = float(th.z_threshold)
         self.ratio_high = float(th.std_ratio_threshold)
         self.enter_hits = th.enter_hits
         self.exit_hits = th.exit_hits
         self.version = th.version
-        self.hits = 0
+        self.drift_hits = 0
         cusum = th.method == "cusum"
         if cusum != getattr(self, "cusum", None) or cusum:
             # A changed method or changed cusum parameters restart the statistics.
@@ -270,23 +301,15 @@ class _KeyState(EventTimeWindow):
             rho = 0.0
             if resolved is not None and not resolved.std_floored:
                 rho = effective_autocorrelation(baseline.autocorrelation, baseline.count)
-            p = _cusum_params(
+            self.cp = _cusum_coefficients(
                 float(th.target_false_alarms_per_100k), float(th.mean_shift_sigma),
                 float(th.std_up_ratio), float(th.std_down_ratio), rho,
+                resolved is not None and resolved.std_floored,
             )
-            self.cusum_params = p
-            down_a, down_b = p.down_a, p.down_b
-            if resolved is not None and resolved.std_floored:
-                # As for the z-score's shrink test: a spread cannot shrink below "no spread".
-                down_a = down_b = 0.0
-            # One tuple, unpacked in one step on the hot path (fewer attribute reads).
-            self.cp = (
-                self.baseline_mean, 1.0 / self.baseline_std if self.baseline_std else 0.0,
-                p.mean_a, p.mean_b, p.up_a, p.up_b, down_a, down_b, *p.thresholds,
-            )
+            self.cusum_inv = 1.0 / self.baseline_std if self.baseline_std else 0.0
         else:
-            self.cusum_params = None
             self.cp = None
+            self.cusum_inv = 0.0
 
 
 class KeyedDetector:
@@ -341,7 +364,7 @@ class KeyedDetector:
                     head = 0
                 st._head = head
             if len(times) == head:
-                if newest is None and st.state == _INITIALIZING:
+                if newest is None and st.drift_state == _INITIALIZING:
                     st.state_since_ms = t  # a new key is INITIALIZING since its first event
                 st._reset_empty(x)
             times.append(t)
@@ -373,35 +396,55 @@ class KeyedDetector:
             st.dirty = True
             self._changed.append(st)
 
-        # Evaluation.
-        n = len(values) - st._head
-        baseline_std = st.baseline_std
-        if n < st.min_samples or baseline_std == 0.0:
-            st.last_z = st.last_ratio = None
-            return _OUT_ACCEPTED
+        # Evaluation (gate: the window holds min_samples and the key has a baseline).
         if st.cusum:
-            # The four CUSUMs (see detection.core.cusum; CusumReference is the plain version).
-            bm, inv, ma, mb, ua, ub, da, db, h1, h2, h3, h4 = st.cp
-            u = (x - bm) * inv
+            if len(values) - st._head < st.eval_min_samples or st.baseline_std == 0.0:
+                st.last_z = st.last_ratio = None
+                return _OUT_ACCEPTED
+            # The four CUSUMs (see detection.core.cusum; CusumReference is the plain version),
+            # S = max(0, (S + a) - b) in that order. A statistic clamped to 0 cannot exceed its
+            # threshold (every h >= 0), so only an unclamped one is compared with it.
+            ma, mb, ua, ub, da, db, h1, h2, h3, h4 = st.cp
+            u = (x - st.baseline_mean) * st.cusum_inv
             a = ma * u
+            hit = False
             s1 = st.cs1 + a - mb
             if s1 < 0.0:
                 s1 = 0.0
+            elif s1 > h1:
+                hit = True
             s2 = st.cs2 - a - mb
             if s2 < 0.0:
                 s2 = 0.0
+            elif s2 > h2:
+                hit = True
             u *= u
             s3 = st.cs3 + ua * u - ub
             if s3 < 0.0:
                 s3 = 0.0
+            elif s3 > h3:
+                hit = True
             s4 = st.cs4 + da * u - db
             if s4 < 0.0:
                 s4 = 0.0
-            violation = s1 > h1 or s2 > h2 or s3 > h3 or s4 > h4
-            state = st.state
-            if state == _DRIFTING:
-                # Capped while drifting, so the statistics fall back soon after the change ends.
-                if violation:
+            elif s4 > h4:
+                hit = True
+            if st.drift_state == _NORMAL:
+                st.cs1 = s1
+                st.cs2 = s2
+                st.cs3 = s3
+                st.cs4 = s4
+                if hit:
+                    hits = st.drift_hits + 1
+                    if hits >= st.enter_hits:
+                        return self._transition_cusum(st, DRIFT_START, t, event_id)
+                    st.drift_hits = hits
+                elif st.drift_hits:
+                    st.drift_hits = 0
+                return _OUT_ACCEPTED
+            if st.drift_state == _DRIFTING:
+                if hit:
+                    # Capped while drifting, so the statistics fall back soon after the change ends.
                     h = h1 * _CAP
                     if s1 > h:
                         s1 = h
@@ -418,38 +461,35 @@ class KeyedDetector:
                     st.cs2 = s2
                     st.cs3 = s3
                     st.cs4 = s4
-                    if st.hits:
-                        st.hits = 0
+                    if st.drift_hits:
+                        st.drift_hits = 0
                     return _OUT_ACCEPTED
                 st.cs1 = s1
                 st.cs2 = s2
                 st.cs3 = s3
                 st.cs4 = s4
-                hits = st.hits + 1
+                hits = st.drift_hits + 1
                 if hits >= st.exit_hits:
                     return self._transition_cusum(st, DRIFT_END, t, event_id)
-                st.hits = hits
+                st.drift_hits = hits
                 return _OUT_ACCEPTED
+            # INITIALIZING: the first evaluation makes the key NORMAL and counts as one.
             st.cs1 = s1
             st.cs2 = s2
             st.cs3 = s3
             st.cs4 = s4
-            if state == _NORMAL:
-                if violation:
-                    hits = st.hits + 1
-                    if hits >= st.enter_hits:
-                        return self._transition_cusum(st, DRIFT_START, t, event_id)
-                    st.hits = hits
-                elif st.hits:
-                    st.hits = 0
-                return _OUT_ACCEPTED
-            st.state = _NORMAL
+            st.drift_state = _NORMAL
             st.state_since_ms = t
-            st.hits = 0
-            if violation:
+            st.drift_hits = 0
+            if hit:
                 if st.enter_hits <= 1:
                     return self._transition_cusum(st, DRIFT_START, t, event_id)
-                st.hits = 1
+                st.drift_hits = 1
+            return _OUT_ACCEPTED
+        n = len(values) - st._head
+        baseline_std = st.baseline_std
+        if n < st.eval_min_samples or baseline_std == 0.0:
+            st.last_z = st.last_ratio = None
             return _OUT_ACCEPTED
         s1 = st._s1
         numer = st._s2 - s1 * s1 / n
@@ -469,46 +509,46 @@ class KeyedDetector:
         violation = z > st.z_threshold or ratio > st.ratio_high or ratio < st.ratio_low
 
         # Hysteresis (same rule as detection.core.state.Hysteresis).
-        state = st.state
+        state = st.drift_state
         if state == _NORMAL:
             if violation:
-                hits = st.hits + 1
+                hits = st.drift_hits + 1
                 if hits >= st.enter_hits:
                     return self._transition(st, DRIFT_START, t, event_id, mean, std, n, z, ratio)
-                st.hits = hits
-            elif st.hits:
-                st.hits = 0
+                st.drift_hits = hits
+            elif st.drift_hits:
+                st.drift_hits = 0
             return _OUT_ACCEPTED
         if state == _DRIFTING:
             if violation:
-                if st.hits:
-                    st.hits = 0
+                if st.drift_hits:
+                    st.drift_hits = 0
             else:
-                hits = st.hits + 1
+                hits = st.drift_hits + 1
                 if hits >= st.exit_hits:
                     return self._transition(st, DRIFT_END, t, event_id, mean, std, n, z, ratio)
-                st.hits = hits
+                st.drift_hits = hits
             return _OUT_ACCEPTED
         # INITIALIZING: the first evaluation makes the key NORMAL and counts as one.
-        st.state = _NORMAL
+        st.drift_state = _NORMAL
         st.state_since_ms = t
-        st.hits = 0
+        st.drift_hits = 0
         if violation:
             if st.enter_hits <= 1:
                 return self._transition(st, DRIFT_START, t, event_id, mean, std, n, z, ratio)
-            st.hits = 1
+            st.drift_hits = 1
         return _OUT_ACCEPTED
 
     def _transition(
         self, st: _KeyState, event_type: str, t: int, event_id: int, mean: float, std: float, n: int, z: float, ratio: float
     ) -> Outcome:
         if event_type == DRIFT_START:
-            st.state = _DRIFTING
+            st.drift_state = _DRIFTING
             self._drift_start += 1
         else:
-            st.state = _NORMAL
+            st.drift_state = _NORMAL
             self._drift_end += 1
-        st.hits = 0
+        st.drift_hits = 0
         st.state_since_ms = t
         transition = Transition(
             drift_event_id_for(st.source_id, st.metric, event_type, event_id),
@@ -579,16 +619,32 @@ class KeyedDetector:
                 st.apply_baseline(baseline)
         return changed
 
-    def restore(self, source_id: str, metric: str, *, state: DriftState | str, state_since_ms: int) -> None:
-        """Seed a key's state (e.g. from ``drift_status_current`` after a restart or rebalance).
+    # -- snapshots -----------------------------------------------------------------------------
+    def saved_keys(self) -> Iterator[SavedKey]:
+        """Every key's exact state, in key order (what a snapshot stores)."""
+        for st in self._keys.values():
+            times, values = st.contents()
+            yield SavedKey(
+                st.source_id, st.metric, times, values, st.newest_ms, st.drift_state, st.drift_hits,
+                st.state_since_ms, st.last_z, st.last_ratio, (st.cs1, st.cs2, st.cs3, st.cs4),
+                _evaluated(st),
+            )
 
-        Call before re-feeding the key's recent raw events through :meth:`update`; the window
-        is rebuilt by those events. A key already known is overwritten (its window is cleared).
+    def load_key(self, saved: SavedKey) -> None:
+        """Restore one key from :meth:`saved_keys`' output, replacing a key of the same name.
+
+        Thresholds and baseline come from the resolvers (they are not part of the state); the
+        window's sums are recomputed exactly from its contents.
         """
-        st = _KeyState(source_id, metric, self.thresholds_for(source_id, metric), self.baseline_for(source_id, metric))
-        st.state = _CODE_BY_STATE[DriftState(state)]
-        st.state_since_ms = int(state_since_ms)
-        self._keys[(source_id, metric)] = st
+        self.drop_keys([(saved.source_id, saved.metric)])
+        st = self._new_key(saved.source_id, saved.metric)
+        st.load(saved.times, saved.values, saved.newest_ms)
+        st.drift_state = saved.state
+        st.drift_hits = saved.hits
+        st.state_since_ms = saved.state_since_ms
+        st.last_z = saved.last_z
+        st.last_ratio = saved.last_ratio
+        st.cs1, st.cs2, st.cs3, st.cs4 = (float(v) for v in saved.cusum_statistics)
 
     def drop_keys(self, keys: Iterable[tuple[str, str]]) -> int:
         """Forget keys (e.g. partitions revoked from this process); returns how many were known."""
@@ -639,7 +695,7 @@ class KeyedDetector:
 def _evaluated(st: _KeyState) -> bool:
     """Whether the newest accepted event was evaluated: the window (unchanged since) holds
     min_samples and the key has a baseline (the hot path's own gate)."""
-    return st.baseline_std != 0.0 and st.count >= st.min_samples
+    return st.baseline_std != 0.0 and st.count >= st.eval_min_samples
 
 
 def _decision(st: _KeyState, z: float | None) -> tuple:
@@ -649,7 +705,7 @@ def _decision(st: _KeyState, z: float | None) -> tuple:
             return ("zscore", None, None, None, None, None)
         return ("zscore", "z_score", z, st.z_threshold, None, None)
     stats = (st.cs1, st.cs2, st.cs3, st.cs4)
-    hs = st.cp[8:]
+    hs = st.cp[6:]
     if not _evaluated(st):
         return ("cusum", None, None, None, stats, hs)
     i = max(range(4), key=lambda j: stats[j] / hs[j] if hs[j] > 0 else 0.0)
@@ -668,7 +724,7 @@ def _status_of(st: _KeyState) -> KeyStatus:
     return KeyStatus(
         st.source_id,
         st.metric,
-        _STATE_BY_CODE[st.state],
+        _STATE_BY_CODE[st.drift_state],
         st.state_since_ms,
         newest if newest is not None else st.state_since_ms,
         st.mean,

@@ -85,6 +85,8 @@ MAX_NAME_LENGTH = 256
 MAX_ABS_VALUE = 1e150
 """Largest accepted ``abs(value)``: squares (and sums of them) stay finite doubles."""
 
+_MIN_VALUE = -MAX_ABS_VALUE
+
 DEFAULT_MAX_BYTES = 65536
 
 MIN_EVENT_TIME_MS = 0
@@ -223,27 +225,34 @@ def iso_to_ms(text: str, *, assume_utc: bool = False) -> int:
     1372896000000
     """
     if type(text) is str and len(text) == 24 and text[23] == "Z":
-        second_ms = _second_ms.get(text[:20])
-        if second_ms is not None:
+        second = _second_ms.get(text[:20])
+        if second is not None:
             millis = _MILLIS.get(text[20:23])
             if millis is not None:
-                return second_ms + millis
+                return second[0] + millis
     ms = _iso_to_ms(text, assume_utc)
     if (
         len(text) == 24 and text[23] == "Z" and text[19] == "." and text[16] == ":" and text[13] == ":"
         and text[10] == "T" and text[7] == "-" and text[4] == "-" and text[20:23] in _MILLIS
     ):
-        if len(_second_ms) >= _SECOND_CACHE_SIZE:
-            _second_ms.clear()
-        _second_ms[text[:20]] = ms - _MILLIS[text[20:23]]
+        second_ms = ms - _MILLIS[text[20:23]]
+        # Only seconds inside the accepted range, and after the epoch's first second (whose
+        # milliseconds have fewer than 4 digits): see _second_ms.
+        if 1000 <= second_ms < MAX_EVENT_TIME_MS:
+            if len(_second_ms) >= _SECOND_CACHE_SIZE:
+                _second_ms.clear()
+            _second_ms[text[:20]] = (second_ms, str(second_ms // 1000))
     return ms
 
 
 _MILLIS = {f"{n:03d}": n for n in range(1000)}
 """The ``fff`` of a canonical timestamp -> its milliseconds (also checks they are 3 ASCII digits)."""
 _SECOND_CACHE_SIZE = 8192
-_second_ms: dict[str, int] = {}
-"""Epoch ms of canonical ``YYYY-MM-DDTHH:MM:SS.`` prefixes the general parser accepted (bounded)."""
+_second_ms: dict[str, tuple[int, str]] = {}
+"""Canonical ``YYYY-MM-DDTHH:MM:SS.`` prefixes the general parser accepted (bounded) -> the epoch
+ms of that second and its epoch seconds in decimal. Only seconds in ``[1 s, MAX_EVENT_TIME_MS)``
+are cached, so a hit is in range, and ``seconds + fff`` is the decimal epoch ms (the event_id's
+last field) without converting an int to text."""
 
 
 def _iso_to_ms(text: str, assume_utc: bool) -> int:
@@ -326,9 +335,71 @@ def parse_event(
     (offline replay of history). ``assume_utc`` accepts naive timestamps as UTC (off by default:
     the contract requires an offset).
 
-    Hot path (a few hundred thousand calls a second): each field is checked with one combined
-    test that valid input passes; only when it fails does the slower code find the reason.
+    Hot path (a few hundred thousand calls a second): what producers send (bytes, the four
+    fields, a float value, the canonical event time of a second already seen) is checked with
+    one combined test and returned at once; anything else, valid or not, goes through
+    :func:`_parse_general`, which finds the reason. The fast path accepts a subset of what the
+    general path accepts, with the same result.
     """
+    global _recent
+    if type(raw) is bytes and len(raw) <= max_bytes:
+        fields = None
+        try:
+            fields = _loads(raw)
+            source_id = fields["source_id"]
+            metric = fields["metric"]
+            value = fields["value"]
+            event_time = fields["event_time"]
+            # A name or event_time of another JSON type than str fails a test below or makes
+            # len() or a str method raise: either way the general path handles it.
+            if (
+                type(value) is float and _MIN_VALUE <= value <= MAX_ABS_VALUE  # false for NaN
+                and len(event_time) == 24 and event_time[23] == "Z"
+                and source_id and len(source_id) <= MAX_NAME_LENGTH
+                and source_id.isprintable() and not source_id.isspace()
+                and metric and len(metric) <= MAX_NAME_LENGTH
+                and metric.isprintable() and not metric.isspace()
+            ):
+                recent = _recent
+                if event_time.startswith(recent[0]):  # the second of the previous event
+                    second = recent[1]
+                else:
+                    prefix = event_time[:20]
+                    second = _second_ms.get(prefix)
+                    if second is not None:
+                        _recent = (prefix, second)  # one assignment: consistent across threads
+                if second is not None:
+                    millis_text = event_time[20:23]
+                    millis = _MILLIS.get(millis_text)
+                    if millis is not None:
+                        # A cached second is in range (see _second_ms), so the time is too.
+                        second_ms, seconds_text = second
+                        event_time_ms = second_ms + millis
+                        if now_ms is None or event_time_ms <= now_ms + max_future_skew_ms:
+                            # event_id_for, inlined; seconds_text + millis_text == str(event_time_ms)
+                            return _new_event(Event, (source_id, metric, value, event_time_ms, _xxh3(
+                                f"{source_id}\x1f{metric}\x1f{_pack_double(value).hex()}\x1f{seconds_text}{millis_text}"
+                                .encode()
+                            )))
+        except Exception:  # not JSON, not an object, a field missing or not a string
+            pass
+        if fields is not None:  # decoded: the general checks say what is wrong (or right)
+            return _parse_fields(fields, now_ms, max_future_skew_ms, assume_utc)
+    return _parse_general(raw, now_ms, max_future_skew_ms, max_bytes, assume_utc)
+
+
+_recent: tuple[str, tuple[int, str]] = ("-" * 25, (0, ""))  # longer than any time: matches none
+"""The last ``_second_ms`` entry the fast path used (consecutive events mostly share a second)."""
+
+
+def _parse_general(
+    raw: bytes | bytearray | memoryview | str | dict | None,
+    now_ms: int | None,
+    max_future_skew_ms: int,
+    max_bytes: int,
+    assume_utc: bool,
+) -> Event:
+    """:func:`parse_event` for any input: decode, then :func:`_parse_fields`."""
     if type(raw) is bytes and len(raw) <= max_bytes:
         try:
             fields = _loads(raw)
@@ -336,6 +407,12 @@ def parse_event(
             fields = _decode(raw, max_bytes)
     else:
         fields = raw if isinstance(raw, dict) else _decode(raw, max_bytes)
+    return _parse_fields(fields, now_ms, max_future_skew_ms, assume_utc)
+
+
+def _parse_fields(fields: object, now_ms: int | None, max_future_skew_ms: int, assume_utc: bool) -> Event:
+    """Validate decoded JSON: each field with one combined test valid input passes; only when
+    it fails does the slower code find the reason."""
     if type(fields) is not dict:
         raise InvalidEvent("not_an_object", f"payload must be a JSON object, got {type(fields).__name__}")
     source_id = fields.get("source_id")
@@ -368,13 +445,7 @@ def parse_event(
     event_time = fields.get("event_time")
     if event_time is None:
         raise InvalidEvent("missing_field:event_time", "event_time is required")
-    # iso_to_ms's fast path for the canonical form, inlined
-    second_ms = _second_ms.get(event_time[:20]) if type(event_time) is str and len(event_time) == 24 else None
-    millis = _MILLIS.get(event_time[20:23]) if second_ms is not None and event_time[23] == "Z" else None
-    if millis is not None:
-        event_time_ms = second_ms + millis
-    else:
-        event_time_ms = iso_to_ms(event_time, assume_utc=assume_utc)
+    event_time_ms = iso_to_ms(event_time, assume_utc=assume_utc)
     if not MIN_EVENT_TIME_MS <= event_time_ms < MAX_EVENT_TIME_MS:
         raise InvalidEvent(
             "event_time_out_of_range",
@@ -386,9 +457,7 @@ def parse_event(
             f"event_time {ms_to_iso(event_time_ms)} is more than {max_future_skew_ms} ms "
             f"ahead of now {ms_to_iso(now_ms)}",
         )
-    # event_id_for, inlined (a call costs as much as a quarter of the hash here)
-    event_id = _xxh3(f"{source_id}\x1f{metric}\x1f{_pack_double(value).hex()}\x1f{event_time_ms}".encode())
-    return _new_event(Event, (source_id, metric, value, event_time_ms, event_id))
+    return _new_event(Event, (source_id, metric, value, event_time_ms, event_id_for(source_id, metric, value, event_time_ms)))
 
 
 def encode_event(source_id: str, metric: str, value: float, event_time_ms: int) -> bytes:

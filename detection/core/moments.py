@@ -5,8 +5,8 @@ deviation, ``sqrt(M2 / (count - 1))`` (Bessel's correction, numpy ``ddof=1``). W
 two values it is ``0.0`` (never NaN); the scoring rule then treats a zero baseline std explicitly
 (see :mod:`detection.core.scores`).
 
-- :class:`Moments`: Welford's update with ``add`` and ``remove`` (the exact inverse), for a
-  stream of single values.
+- :class:`Moments`: Welford's update with ``add``, for a stream of single values (replay builds
+  its baselines with it).
 - :func:`merge`: Chan et al.'s parallel combination of two sets of moments. The Airflow baseline
   job folds each new batch's (count, mean, M2), aggregated in ClickHouse, into the stored
   baseline with it, so the whole history keeps its weight.
@@ -21,9 +21,8 @@ that are periodically recomputed exactly from its contents (see there for why).
 >>> count, mean, round(sample_std(count, m2), 6)
 (5, 7.2, 7.981228)
 >>> m = Moments()
->>> for x in (1.0, 2.0, 3.0, 10.0, 20.0):
+>>> for x in (1.0, 2.0, 3.0, 10.0):
 ...     m.add(x)
->>> m.remove(20.0)
 >>> m.count, m.mean, round(m.std, 6)
 (4, 4.0, 4.082483)
 """
@@ -107,11 +106,9 @@ def moments_of(values: Iterable[float]) -> tuple[int, float, float]:
 
 
 class Moments:
-    """Welford running moments of a stream of values, with ``remove`` as the exact inverse of ``add``.
+    """Welford running moments of a stream of values (add only).
 
-    ``remove(x)`` must only be given a value previously added (the caller keeps the values, e.g.
-    a window's deque). Long add/remove sequences accumulate rounding error; callers that need a
-    guaranteed precision over millions of updates recompute from the values (:meth:`reset_to`).
+    For a guaranteed precision over many values use :func:`moments_of` on the values themselves.
     """
 
     __slots__ = ("count", "mean", "m2")
@@ -129,27 +126,9 @@ class Moments:
         self.mean += delta / self.count
         self.m2 += delta * (x - self.mean)
 
-    def remove(self, x: float) -> None:
-        count = self.count - 1
-        if count < 0:
-            raise ValueError("remove() on empty Moments")
-        if count == 0:
-            self.count, self.mean, self.m2 = 0, 0.0, 0.0
-            return
-        mean = self.mean
-        new_mean = mean - (x - mean) / count
-        self.m2 -= (x - mean) * (x - new_mean)
-        if self.m2 < 0.0:
-            self.m2 = 0.0
-        self.count, self.mean = count, new_mean
-
     def merge(self, other: Moments) -> Moments:
         """A new :class:`Moments` for the union of two disjoint sets (:func:`merge`)."""
         return Moments(*merge(self.count, self.mean, self.m2, other.count, other.mean, other.m2))
-
-    def reset_to(self, values: Iterable[float]) -> None:
-        """Replace the state by the exact moments of ``values``."""
-        self.count, self.mean, self.m2 = moments_of(values)
 
     @property
     def variance(self) -> float:

@@ -87,7 +87,8 @@ def resolve_baseline(baseline: Baseline | None) -> ResolvedBaseline | None:
 
 
 def score(rolling_mean: float, rolling_std: float, baseline: ResolvedBaseline, thresholds: Thresholds) -> Score:
-    """Scores and violation of one evaluation (the detector inlines the same arithmetic)."""
+    """Scores and violation of one evaluation: the reference, used only by tests (the detector
+    inlines the same arithmetic; only :func:`resolve_baseline` is called by it)."""
     z = abs(rolling_mean - baseline.mean) / baseline.std
     ratio = rolling_std / baseline.std
     violation = (

@@ -39,7 +39,7 @@ from array import array
 
 import orjson
 
-from detection.core.detector import KeyedDetector, _evaluated
+from detection.core.detector import KeyedDetector, SavedKey
 
 MAGIC = b"DWS2"
 MAGIC_V1 = b"DWS1"
@@ -53,14 +53,12 @@ class SnapshotError(ValueError):
 def snapshot(detector: KeyedDetector) -> bytes:
     header = []
     chunks = []
-    for st in detector._keys.values():
-        head = st._head
-        times = st._times[head:]
-        values = st._values[head:]
+    for key in detector.saved_keys():
+        times = key.times
+        values = key.values
         header.append([
-            st.source_id, st.metric, len(times), st._newest, st.state, st.hits,
-            st.state_since_ms, st.last_z, st.last_ratio,
-            st.cs1, st.cs2, st.cs3, st.cs4, _evaluated(st),
+            key.source_id, key.metric, len(times), key.newest_ms, key.state, key.hits,
+            key.state_since_ms, key.last_z, key.last_ratio, *key.cusum_statistics, key.evaluated,
         ])
         if sys.byteorder != "little":
             times.byteswap()
@@ -104,19 +102,9 @@ def restore(detector: KeyedDetector, blob: bytes) -> int:
             times.byteswap()
             values.byteswap()
         pos = end_values
-        detector.drop_keys([(source_id, metric)])
-        st = detector._new_key(source_id, metric)
-        st._times = times
-        st._values = values
-        st._head = 0
-        st._newest = newest
-        st._recompute()
-        st.state = state
-        st.hits = hits
-        st.state_since_ms = since
-        st.last_z = last_z
-        st.last_ratio = last_ratio
-        st.cs1, st.cs2, st.cs3, st.cs4 = (float(v) for v in cusum)
+        detector.load_key(SavedKey(
+            source_id, metric, times, values, newest, state, hits, since, last_z, last_ratio, tuple(cusum), False,
+        ))
     if pos != len(blob):
         raise SnapshotError("trailing bytes after the last key")
     return len(header)

@@ -42,8 +42,9 @@ class DriftState(str, Enum):
 class Hysteresis:
     """N-to-enter / M-to-exit state machine of one key, fed one evaluation at a time.
 
-    This is the reference implementation of the rule; :class:`detection.core.detector.KeyedDetector`
-    runs the same rule inlined on its per-key state (tests check both).
+    The reference implementation of the rule, used only by tests:
+    :class:`detection.core.detector.KeyedDetector` runs the same rule inlined on its per-key
+    state (the tests check both agree).
     """
 
     __slots__ = ("enter_hits", "exit_hits", "state", "hits")

@@ -115,6 +115,9 @@ class EventTimeWindow:
 
         ``t`` newer than every time seen: O(1) amortised. Older: placed by bisect if still
         inside the window (after equal times already present), else not inserted.
+
+        Used by tests and the examples here: :class:`~detection.core.detector.KeyedDetector` runs
+        the same steps inlined on its per-key windows (both are checked against exact references).
         """
         times = self._times
         values = self._values
@@ -186,6 +189,22 @@ class EventTimeWindow:
         self._newest = None
         self._shift = self._s1 = self._s2 = self._s2_added = 0.0
         self._budget = RECOMPUTE_EVERY_MIN
+
+    def contents(self) -> tuple[array, array]:
+        """Copies of the live event times (``array('q')``) and values (``array('d')``), in
+        event-time order: what :meth:`load` takes back (snapshots)."""
+        head = self._head
+        return self._times[head:], self._values[head:]
+
+    def load(self, times: array, values: array, newest_ms: int | None) -> None:
+        """Replace the contents by ``times`` / ``values`` as :meth:`contents` gave them (sorted
+        by time, inside the window ending at ``newest_ms``, the newest time ever added) and
+        recompute the sums exactly. The arrays are taken over, not copied."""
+        self._times = times
+        self._values = values
+        self._head = 0
+        self._newest = newest_ms
+        self._recompute()
 
     def _reset_empty(self, x: float) -> None:
         # The window is empty: drop the dead prefix, re-anchor the shift at the next value.
