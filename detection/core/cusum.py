@@ -24,7 +24,7 @@ bound is ARL0 >= e^h, i.e. C <= 1), so ``h_i = ln(C_i / (share_i * r))``:
   and ``v``): ARL0 = (exp(2kb) - 2kb - 1) / (2k^2) with k = d'/2, b = h/d' + 1.166,
   d' = d / sqrt(v); solved for ``h`` by bisection;
 - the variance statistics use ``C`` measured by simulation (``python -m
-  detection.bench_quality --calibrate``; figures in README.md) at the default ratios
+  bench.quality --calibrate``; figures in README.md) at the default ratios
   (:data:`MEASURED_C`); for other ratios ``C = 1`` (Lorden's bound), which errs towards fewer
   alarms than targeted.
 
