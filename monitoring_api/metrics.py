@@ -28,6 +28,8 @@ import math
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from detection.core.state import DriftState
+
 logger = logging.getLogger(__name__)
 
 REQUESTS = Counter(
@@ -93,7 +95,7 @@ class KeyStateCollector:
             return
         for row in rows:
             values = [str(row["source_id"]), str(row["metric"]), key_method(row)]
-            drifting.add_metric(values, 1.0 if row["state"] == "DRIFTING" else 0.0)
+            drifting.add_metric(values, 1.0 if row["state"] == DriftState.DRIFTING.value else 0.0)
             for family, name in ((z_score, "z_score"), (std_ratio, "std_ratio")):
                 value = row.get(name)
                 if value is not None and math.isfinite(value):

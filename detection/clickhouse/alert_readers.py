@@ -14,6 +14,7 @@ from clickhouse_connect.driver.client import Client
 
 from detection.clickhouse.readers import _rows
 from detection.clickhouse.tables import DRIFT_EVENT_COLUMNS, DRIFT_STATUS_COLUMNS
+from detection.core.state import DriftState
 
 _DT = "DateTime64(3, 'UTC')"
 
@@ -22,8 +23,8 @@ def drifting_status_list(client: Client, *, database: str) -> list[dict[str, Any
     """Every key whose latest state is DRIFTING (one row per key)."""
     result = client.query(
         f"SELECT {', '.join(DRIFT_STATUS_COLUMNS)} FROM {{database:Identifier}}.drift_status_current FINAL "
-        "WHERE state = 'DRIFTING' ORDER BY source_id, metric",
-        parameters={"database": database},
+        "WHERE state = {drifting:String} ORDER BY source_id, metric",
+        parameters={"database": database, "drifting": DriftState.DRIFTING.value},
     )
     return _rows(result, ("state_since", "last_event_time", "updated_at"))
 

@@ -130,12 +130,15 @@ def test_kill_9_and_restart_gives_the_same_transitions_as_an_uninterrupted_run(t
                    timeout=120, interval=0.02, what=f"{target} committed before the kill")
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
-    proc = _start(env_b, tmp_path / "b.log")
+    log_b = tmp_path / "b.log"
+    assigned_before = log_b.read_text().count("detector: assigned")
+    proc = _start(env_b, log_b)
     try:
         # The killed runs may already have committed everything: wait until this one runs (its
-        # SIGTERM handler installed) before stopping it.
-        wait_until(lambda: (tmp_path / "b.log").read_text().count("run_detector: consuming") == 3,
-                   timeout=60, interval=0.1, what="the restarted run to start")
+        # SIGTERM handler installed, partitions assigned; logged on unbuffered stderr) before
+        # stopping it.
+        wait_until(lambda: log_b.read_text().count("detector: assigned") > assigned_before,
+                   timeout=60, interval=0.1, what="the restarted run to be assigned its partitions")
         wait_until(lambda: _committed(kafka_bootstrap, env_b["KAFKA_DETECTOR_GROUP"], topic, 3) >= len(messages),
                    timeout=120, interval=0.5, what="restarted run to finish")
     finally:
