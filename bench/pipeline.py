@@ -29,7 +29,9 @@ each with a consumer group of its own:
   process; ``ratio_vs_quix`` = detector / Quix;
 - ``latency_p50_ms`` / ``latency_p99_ms``: at a steady produce rate (``--rate``, 5,000 events/s)
   for ``--latency-seconds`` (60), from each message's produce time (Kafka CreateTime) to the
-  end of the ClickHouse write that covered it. This phase has a topic of its own (the throughput
+  end of its batch's flush (the batch's transitions written to ClickHouse, dead letters
+  confirmed, offsets committed; the key's status follows within ``STATUS_FLUSH_SECONDS``, off
+  the consumer thread). This phase has a topic of its own (the throughput
   topic is not drained), pre-filled with 60 events per key that end a minute before it starts
   (every key has a full 60 s window, as after the throughput phase) and consumed before the
   steady producer starts.
