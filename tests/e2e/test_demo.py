@@ -7,13 +7,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
 import urllib.request
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from prometheus_client.parser import text_string_to_metric_families
+from tests.support.ports import free_port
 from tests.support.stack_env import create_stack_topics, database_url, delete_stack_topics
 
 
@@ -26,12 +26,6 @@ def _load_demo():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str) -> dict:
@@ -67,7 +61,7 @@ def test_shortened_demo_detects_and_alerts_every_injected_drift_without_false_st
     call_command("seed_config")
     call_command("seed_scenarios")
     demo_module = _load_demo()
-    demo = demo_module.Demo(env=demo_env, seconds=60, time_scale=0.35, port=_free_port(), logs=tmp_path / "logs",
+    demo = demo_module.Demo(env=demo_env, seconds=60, time_scale=0.35, port=free_port(), logs=tmp_path / "logs",
                             backfill_seconds=300, receiver=receiver)
     try:
         demo.start_stack()

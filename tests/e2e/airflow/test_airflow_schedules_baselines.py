@@ -19,7 +19,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from django.conf import settings
 
 from config_app.models import BaselineFoldState, BaselineHistory, BaselineStats
 from driftsite.polling import wait_until
+from tests.support.ports import free_port, listening
 from tests.support.stack_env import create_stack_topics, database_url, delete_stack_topics
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -61,17 +61,6 @@ client = create_client(sys.argv[1])
 rows = slice_moments(client, database=sys.argv[2], after_ms=None, until_ms=int(sys.argv[3]))
 print(json.dumps({f"{r.source_id}|{r.metric}": [r.count, r.mean] for r in rows}))
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 class Runs:
@@ -108,7 +97,7 @@ class Runs:
 @pytest.fixture
 def env(tmp_path, kafka_bootstrap):
     suffix, topics = create_stack_topics(kafka_bootstrap, "e2e.af")
-    internal_port = _free_port()
+    internal_port = free_port()
     values = {
         **os.environ,
         **topics,
@@ -129,8 +118,8 @@ def env(tmp_path, kafka_bootstrap):
         "INTERNAL_API_TOKEN": secrets.token_urlsafe(24),
         # Airflow: a home, ports and a metadata database of its own
         "AIRFLOW_HOME": str(tmp_path / "airflow"),
-        "AIRFLOW_PORT": str(_free_port()),
-        "AIRFLOW_LOG_PORT": str(_free_port()),
+        "AIRFLOW_PORT": str(free_port()),
+        "AIRFLOW_LOG_PORT": str(free_port()),
         "AIRFLOW_DB": f"test_airflow_{suffix}",
         "AIRFLOW_LOG_DIR": str(tmp_path / "logs"),
         "PG_PORT": str(settings.DATABASES["default"]["PORT"]),
@@ -193,7 +182,7 @@ def test_airflow_schedules_the_fold_through_run_stack_and_counts_each_event_once
     runs = Runs({"host": db["HOST"], "port": db["PORT"], "user": db["USER"], "password": db["PASSWORD"],
                  "dbname": env["AIRFLOW_DB"]})
     stack = processes["start"]("run_stack", "run_stack", "--no-api")
-    wait_until(lambda: stack.poll() is not None or _listening(int(env["INTERNAL_API_PORT"])), timeout=120,
+    wait_until(lambda: stack.poll() is not None or listening(int(env["INTERNAL_API_PORT"])), timeout=120,
                what="run_stack's fold endpoint")
     assert stack.poll() is None, (processes["logs"] / "run_stack.log").read_text()
     producer = processes["start"]("producer", "run_producer", "--kind", "stable", "--sources", "2", "--rate", "5",

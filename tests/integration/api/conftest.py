@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from tests.integration.api.builders import EVENT_COLUMNS, RAW_COLUMNS, STATUS_COLUMNS
+from tests.support.ports import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -62,6 +61,4 @@ def ch_count(clickhouse):
 @pytest.fixture
 def closed_port():
     """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port()

@@ -4,7 +4,6 @@ Postgres test database and the session's chDB: authentication, idempotence, erro
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import urllib.error
 import urllib.request
@@ -17,6 +16,7 @@ from tests.integration.baselines.baseline_support import T0_MS, Event, at
 from detection.baselines.endpoint import PATH, FoldEndpointError, fold_for_dag_run, request_fold, serve
 from config_app.models import BaselineFoldState, BaselineHistory, BaselineStats
 from driftsite.polling import wait_until
+from tests.support.ports import free_port, listening
 
 # The server thread has its own database connection: it must see committed rows.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,17 +26,6 @@ MINUTE_MS = 60_000
 UNTIL = at(T0_MS + 10 * MINUTE_MS)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 @pytest.fixture
 def endpoint_with(clickhouse, settings):
     """Start the endpoint with a given token; returns its base URL. Stopped after the test."""
@@ -44,13 +33,13 @@ def endpoint_with(clickhouse, settings):
     stops = []
 
     def start(token: str) -> str:
-        port = _free_port()
+        port = free_port()
         stop = threading.Event()
         thread = threading.Thread(target=serve, args=(stop,), kwargs={"host": "127.0.0.1", "port": port, "token": token},
                                   daemon=True)
         thread.start()
         stops.append((stop, thread))
-        wait_until(lambda: _listening(port), timeout=10, what="the fold endpoint to listen")
+        wait_until(lambda: listening(port), timeout=10, what="the fold endpoint to listen")
         return f"http://127.0.0.1:{port}"
 
     yield start
@@ -184,7 +173,7 @@ def test_the_client_returns_the_answer_and_raises_with_the_reason(endpoint, even
         request_fold(url=endpoint, token="nope", until=UNTIL, run_id="scheduled__c", timeout=30)
     with pytest.raises(FoldEndpointError, match="INTERNAL_API_TOKEN is not set"):
         request_fold(url=endpoint, token="", until=UNTIL, run_id="scheduled__c", timeout=30)
-    closed = f"http://127.0.0.1:{_free_port()}"
+    closed = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(FoldEndpointError, match="cannot reach run_stack's fold endpoint"):
         request_fold(url=closed, token=TOKEN, until=UNTIL, run_id="scheduled__c", timeout=30)
 
