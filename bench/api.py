@@ -39,6 +39,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
+from bench.databases import recreate_database
+
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DB = "drift_bench_api"
 
@@ -57,29 +59,6 @@ def _free_port() -> int:
 def _bench_database_url(base_url: str) -> str:
     parts = urlparse(base_url)
     return urlunparse(parts._replace(path=f"/{BENCH_DB}"))
-
-
-def _recreate_database(base_url: str) -> None:
-    import psycopg
-
-    parts = urlparse(base_url)
-    with psycopg.connect(
-        host=parts.hostname, port=parts.port or 5432, user=parts.username, password=parts.password,
-        dbname=parts.path.lstrip("/") or "postgres", autocommit=True, connect_timeout=10,
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-
-
-def _drop_database(base_url: str) -> None:
-    import psycopg
-
-    parts = urlparse(base_url)
-    with psycopg.connect(
-        host=parts.hostname, port=parts.port or 5432, user=parts.username, password=parts.password,
-        dbname=parts.path.lstrip("/") or "postgres", autocommit=True, connect_timeout=10,
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
 
 
 # --- ClickHouse data ----------------------------------------------------------------------------
@@ -277,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     server: subprocess.Popen | None = None
     try:
         log(f"postgres: recreating database {BENCH_DB}")
-        _recreate_database(base_db_url)
+        recreate_database(base_db_url, BENCH_DB)
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
 
         os.environ.update(DATABASE_URL=bench_db_url, CLICKHOUSE_URL=clickhouse_url)
@@ -362,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
             pass
         shutil.rmtree(workdir, ignore_errors=True)
         try:
-            _drop_database(base_db_url)
+            recreate_database(base_db_url, BENCH_DB, drop_only=True)
         except Exception as exc:
             log(f"could not drop {BENCH_DB}: {exc}")
     print(json.dumps(summary), flush=True)

@@ -32,6 +32,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
+from bench.databases import recreate_database
+
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 METRICS_PER_SOURCE = 10
 
@@ -41,16 +43,6 @@ def _bench_database_url(base_url: str, name: str) -> str:
     if parts.path.lstrip("/") == name:
         raise SystemExit(f"refusing to benchmark in {name!r}: it is the database DATABASE_URL points to")
     return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def _recreate_database(base_url: str, name: str, *, drop_only: bool = False) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(base_url.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        if not drop_only:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def _events_table(rng, *, first_index: int, count: int, keys: int, ingest_time: datetime, t0_ms: int,
@@ -113,7 +105,7 @@ def main(argv: list[str] | None = None) -> dict:
     base_url = os.environ.get("DATABASE_URL", "postgres://drift:drift@127.0.0.1:5432/drift")
     bench_url = _bench_database_url(base_url, args.database)
     chdb_dir = tempfile.mkdtemp(prefix="bench_baselines_chdb_")
-    _recreate_database(base_url, args.database)
+    recreate_database(base_url, args.database)
     os.environ["DATABASE_URL"] = bench_url
     os.environ["CLICKHOUSE_URL"] = f"chdb://{chdb_dir}"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -189,7 +181,7 @@ def main(argv: list[str] | None = None) -> dict:
         connections.close_all()
         if not args.keep:
             shutil.rmtree(chdb_dir, ignore_errors=True)
-            _recreate_database(base_url, args.database, drop_only=True)
+            recreate_database(base_url, args.database, drop_only=True)
     print(json.dumps(report))
     return report
 
