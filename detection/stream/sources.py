@@ -41,11 +41,8 @@ class SourceTracker:
     ) -> None:
         self.record_sources = record_sources
         self.deactivate_sources = deactivate_sources
-        self.record_seconds = record_seconds
         self.inactivity_seconds = inactivity_seconds
-        self.backoff_max = backoff_max
         self.clock = clock
-        self.on_thread_exit = on_thread_exit
         self._lock = threading.Lock()
         self._pending: dict[str, list[int]] = {}  # source_id -> [first_ms, last_ms]
         self._next_deactivate = 0.0

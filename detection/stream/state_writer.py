@@ -60,8 +60,6 @@ class StateWriter:
     ) -> None:
         self.clickhouse = clickhouse
         self.database = database
-        self.status_flush_seconds = status_flush_seconds
-        self.backoff_max = backoff_max
         self.clock = clock
         self.health = Component(name)
         self._lock = threading.Lock()  # guards the pending dicts (held only for swaps and merges)
