@@ -267,3 +267,63 @@ def test_a_non_finite_literal_is_still_reported_as_such():
     with pytest.raises(InvalidEvent) as err:
         parse(b'{"source_id": "a", "metric": "m", "value": NaN, "event_time": "2024-01-01T00:00:00Z"}')
     assert err.value.reason == "not_finite"
+
+
+def _outcome(raw: bytes):
+    """parse_event's result, and the general (orjson) path's, each as an Event or a reason."""
+    from detection.core.events import DEFAULT_MAX_BYTES, _parse_general
+
+    results = []
+    for call in (lambda: parse(raw), lambda: _parse_general(raw, NOW_MS, SKEW_MS, DEFAULT_MAX_BYTES, False)):
+        try:
+            results.append(call())
+        except InvalidEvent as exc:
+            results.append(exc.reason)
+    return results
+
+
+_TEMPLATE = '{"source_id":"s1","metric":"cpu","value":%s,"event_time":"2024-01-01T00:00:00.123Z"}'
+number_texts = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.integers(-(10**400), 10**400).map(str),
+    st.from_regex(r"\A-?(0|[1-9][0-9]{0,30})(\.[0-9]{1,30})?([eE][-+]?[0-9]{1,3})?\Z"),
+)
+
+
+@given(number_texts)
+def test_fast_path_and_general_path_read_every_number_alike(text):
+    """The fast path decodes with msgspec, the general path with orjson: the same double (or the
+    same rejection) for any JSON number, including long mantissas, subnormals and overflow."""
+    fast, general = _outcome((_TEMPLATE % text).encode())
+    assert fast == general
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        with_(value=1),  # an int value
+        with_(value=True),
+        with_(value=None),
+        with_(value="0.5"),
+        with_(extra={"nested": [1, 2, {"a": None}]}),  # unknown fields: msgspec refuses, orjson reads
+        with_(source_id="   "),
+        with_(source_id=""),
+        with_(metric="a\x1fb"),
+        with_(metric="x" * (MAX_NAME_LENGTH + 1)),
+        with_(event_time="2024-01-01T00:00:00.123+00:00"),
+        with_(event_time="2024-01-01T00:00:00.12Z"),
+        with_(event_time=12),
+        b'{"source_id":"a","metric":"cpu","value":0.5,"event_time":"2024-01-01T00:00:00.123Z","source_id":"b"}',
+        b'{"source_id":"\\ud800","metric":"cpu","value":0.5,"event_time":"2024-01-01T00:00:00.123Z"}',
+        b'{"source_id":"\xff","metric":"cpu","value":0.5,"event_time":"2024-01-01T00:00:00.123Z"}',
+        b'\xef\xbb\xbf' + with_(),
+        b' \n' + with_() + b' \t',
+        with_() + b"x",
+        b'{"source_id":"a","metric":"cpu","value":NaN,"event_time":"2024-01-01T00:00:00.123Z"}',
+        b"[1, 2]",
+        b"",
+    ],
+)
+def test_fast_path_gives_what_the_general_path_gives(raw):
+    fast, general = _outcome(raw)
+    assert fast == general
