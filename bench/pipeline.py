@@ -202,8 +202,9 @@ def _detector_throughput(events: int, seconds: float, *, profile: bool = False) 
     ``flush`` (the batch's writes and commit). With ``profile``, the detector thread runs under
     cProfile (slower: use it for shares only).
     """
-    from detection.wiring import build_detector
+    from detection.wiring import build_detector, tune_interpreter
 
+    tune_interpreter()  # as run_detector and run_stack do
     runner, handler = build_detector(checkpoint_seconds=30.0)
     flushes: list[float] = []
     flush = handler.flush
@@ -292,8 +293,9 @@ def _latency(bootstrap: str, topic: str, *, rate: int, seconds: float, keys: int
     per message in ms."""
     from django.conf import settings
 
-    from detection.wiring import build_detector
+    from detection.wiring import build_detector, tune_interpreter
 
+    tune_interpreter()  # as run_detector and run_stack do
     settings.KAFKA_EVENTS_TOPIC = topic  # build_detector reads it
     runner, handler = build_detector(checkpoint_seconds=30.0)
     latencies: list[float] = []

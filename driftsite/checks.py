@@ -26,7 +26,8 @@ def check_drift_settings(app_configs, **kwargs):
     topics = [settings.KAFKA_EVENTS_TOPIC, settings.KAFKA_DLQ_TOPIC, settings.KAFKA_CONTROL_TOPIC]
     if len(set(topics)) != 3 or not all(topics):
         errors.append(Error(f"KAFKA_*_TOPIC must be three distinct non-empty names (got {topics})", id="driftsite.E004"))
-    for name in ("CONFIG_REFRESH_SECONDS", "DETECTOR_BATCH_MAX_SECONDS", "BASELINE_INTERVAL_SECONDS"):
+    for name in ("CONFIG_REFRESH_SECONDS", "DETECTOR_BATCH_MAX_SECONDS", "BASELINE_INTERVAL_SECONDS",
+                 "DETECTOR_GIL_SWITCH_MS"):
         if getattr(settings, name) <= 0:
             errors.append(Error(f"{name} must be > 0", id="driftsite.E005"))
     for name in ("ALERT_RESEND_SECONDS", "ALERT_EVALUATION_SECONDS", "ALERTMANAGER_TIMEOUT_SECONDS"):

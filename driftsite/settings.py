@@ -138,6 +138,9 @@ DETECTOR_BATCH_MAX_EVENTS = env.int("DETECTOR_BATCH_MAX_EVENTS", default=20000)
 DETECTOR_BATCH_MAX_SECONDS = env.float("DETECTOR_BATCH_MAX_SECONDS", default=0.05)
 DETECTOR_MAX_FUTURE_SKEW_SECONDS = env.float("DETECTOR_MAX_FUTURE_SKEW_SECONDS", default=300.0)
 DETECTOR_METRICS_PORT = env.int("DETECTOR_METRICS_PORT", default=9108)
+# How long a thread may hold the GIL while another waits (Python's default is 5 ms); set by the
+# stream commands. See detection.wiring.tune_interpreter for why 1 ms.
+DETECTOR_GIL_SWITCH_MS = env.float("DETECTOR_GIL_SWITCH_MS", default=1.0)
 # Producers: how long a message may wait for the broker (librdkafka retries meanwhile).
 PRODUCER_DELIVERY_TIMEOUT_SECONDS = env.float("PRODUCER_DELIVERY_TIMEOUT_SECONDS", default=600.0)
 SOURCE_INACTIVITY_SECONDS = env.float("SOURCE_INACTIVITY_SECONDS", default=300.0)

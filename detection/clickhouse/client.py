@@ -3,8 +3,12 @@
 ``chdb:///abs/path`` selects clickhouse-connect's chDB backend (ClickHouse's engine running in
 this process); ``http(s)://user:pass@host:8123`` a ClickHouse server. The same SQL runs on both.
 
-chDB allows one process per data directory and one open directory per process, so the client
-is a process-wide singleton (clickhouse-connect serialises calls, so threads may share it).
+chDB allows one process per data directory and one open directory per process, so clients are
+process-wide singletons, one per *purpose* (clickhouse-connect serialises calls on a client, so
+threads may share one). Separate purposes get separate clients: chDB allows several handles on
+the one engine a process hosts (a server, several sessions), and a call on one never waits for
+the lock of another. The detector's background state writer has its own, so a status write of
+thousands of rows never holds up the batch's own writes behind the same lock.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ __all__ = ["ClickHouseUnavailable", "close_client", "create_client", "get_client
 # so that no other app imports the driver.
 
 _lock = threading.Lock()
-_client: Client | None = None
+_clients: dict[str, Client] = {}  # purpose -> client, all for _client_url
 _client_url: str | None = None
 
 
@@ -45,30 +49,34 @@ def create_client(url: str) -> Client:
     raise ValueError(f"CLICKHOUSE_URL {url!r}: expected chdb:///path, http:// or https://")
 
 
-def get_client(url: str | None = None) -> Client:
-    """The process-wide client for ``url`` (default: settings.CLICKHOUSE_URL).
+def get_client(url: str | None = None, *, purpose: str = "default") -> Client:
+    """The process-wide client for ``url`` (default: settings.CLICKHOUSE_URL) and ``purpose``.
 
-    Asking for another URL closes the previous client first (chDB cannot open two directories).
+    Asking for another URL closes every previous client first (chDB cannot open two directories).
     """
-    global _client, _client_url
+    global _client_url
     if url is None:
         from django.conf import settings
 
         url = settings.CLICKHOUSE_URL
     with _lock:
-        if _client is not None and _client_url == url:
-            return _client
-        if _client is not None:
-            _client.close()
-            _client = None
-        _client = create_client(url)
-        _client_url = url
-        return _client
+        if _client_url != url:
+            _close_all()
+            _client_url = url
+        client = _clients.get(purpose)
+        if client is None:
+            client = _clients[purpose] = create_client(url)
+        return client
 
 
 def close_client() -> None:
-    global _client, _client_url
+    """Close every client of this process."""
+    global _client_url
     with _lock:
-        if _client is not None:
-            _client.close()
-        _client, _client_url = None, None
+        _close_all()
+        _client_url = None
+
+
+def _close_all() -> None:
+    while _clients:
+        _clients.popitem()[1].close()

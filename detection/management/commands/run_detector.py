@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand
 from prometheus_client import start_http_server
 
 from driftsite.shutdown import StopRequest, stop_on_signals
-from detection.wiring import SupervisionPolicy, build_detector, build_ingester, stream_part, supervise
+from detection.wiring import SupervisionPolicy, build_detector, build_ingester, stream_part, supervise, tune_interpreter
 
 
 class Command(BaseCommand):
@@ -30,6 +30,7 @@ class Command(BaseCommand):
             self._run(request.event, options)
 
     def _run(self, stop, options):
+        tune_interpreter()
         if options["metrics_port"]:
             start_http_server(options["metrics_port"], addr="127.0.0.1")
         totals: dict = {}

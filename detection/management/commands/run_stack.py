@@ -23,7 +23,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from detection.alerting.wiring import build_notifier, run_notifier
 from driftsite.shutdown import StopRequest, stop_on_signals
-from detection.wiring import SupervisionPolicy, build_detector, build_ingester, stream_part, supervise
+from detection.wiring import SupervisionPolicy, build_detector, build_ingester, stream_part, supervise, tune_interpreter
 
 log = logging.getLogger("detection.stack")
 
@@ -74,6 +74,7 @@ class Command(BaseCommand):
             self._run(request.event, options)
 
     def _run(self, stop, options):
+        tune_interpreter()
         call_command("migrate_clickhouse", verbosity=0)
         if options["metrics_port"]:
             from prometheus_client import start_http_server
