@@ -177,9 +177,11 @@ class StreamRunner:
         self._killed.set()
 
     def run_once(self) -> None:
-        timeout = self.poll_seconds
         if self._batch_events:  # an open batch closes on time: never wait past its deadline
-            timeout = min(timeout, max(0.0, self._batch_started + self.max_seconds - time.monotonic()))
+            timeout = min(self.poll_seconds, max(0.0, self._batch_started + self.max_seconds - time.monotonic()))
+        else:
+            timeout = min(self.poll_seconds, self.max_seconds)
+        polled_at = time.monotonic()
         messages = self.consumer.consume(num_messages=self.max_events, timeout=timeout)
         offsets = self._offsets
         good = []
@@ -194,7 +196,10 @@ class StreamRunner:
                 log.warning("%s: consumer error %s", self.name, error)
         if good:
             if not self._batch_events:
-                self._batch_started = time.monotonic()
+                # consume() returns when its timeout ends (unless max_events arrived first), so the
+                # batch's first messages may have waited since the call began: its age counts from
+                # there. (Counting from the return made a batch last up to twice max_seconds.)
+                self._batch_started = polled_at
             self.handler.process_batch(good)
             self._batch_events += len(good)
         if offsets and (
