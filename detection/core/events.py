@@ -400,9 +400,14 @@ def parse_event(
     return _parse_general(raw, now_ms, max_future_skew_ms, max_bytes, assume_utc)
 
 
+def _printable_not_blank(name: str) -> bool:
+    """The name rule beyond type and length (:func:`_name` finds which part a bad name breaks)."""
+    return name.isprintable() and not name.isspace()
+
+
 def _learn_names(source_id: str, metric: str) -> bool:
-    """Whether both names are printable and not blank (the fast path's name rule); remembers them."""
-    if (source_id.isprintable() and not source_id.isspace() and metric.isprintable() and not metric.isspace()):
+    """Whether both names keep the name rule (their type and length already checked); remembers them."""
+    if _printable_not_blank(source_id) and _printable_not_blank(metric):
         if len(_known_names) < _KNOWN_NAMES_MAX:
             _known_names.add(source_id)
             _known_names.add(metric)
@@ -438,12 +443,10 @@ def _parse_fields(fields: object, now_ms: int | None, max_future_skew_ms: int, a
     if type(fields) is not dict:
         raise InvalidEvent("not_an_object", f"payload must be a JSON object, got {type(fields).__name__}")
     source_id = fields.get("source_id")
-    if not (type(source_id) is str and 0 < len(source_id) <= MAX_NAME_LENGTH and source_id.isprintable()
-            and not source_id.isspace()):
+    if not (type(source_id) is str and 0 < len(source_id) <= MAX_NAME_LENGTH and _printable_not_blank(source_id)):
         source_id = _name(fields, "source_id", "empty_source_id")
     metric = fields.get("metric")
-    if not (type(metric) is str and 0 < len(metric) <= MAX_NAME_LENGTH and metric.isprintable()
-            and not metric.isspace()):
+    if not (type(metric) is str and 0 < len(metric) <= MAX_NAME_LENGTH and _printable_not_blank(metric)):
         metric = _name(fields, "metric", "empty_metric")
 
     value = fields.get("value")
