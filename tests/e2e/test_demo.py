@@ -62,7 +62,7 @@ def test_shortened_demo_detects_and_alerts_every_injected_drift_without_false_st
     call_command("seed_scenarios")
     demo_module = _load_demo()
     demo = demo_module.Demo(env=demo_env, seconds=60, time_scale=0.35, port=free_port(), logs=tmp_path / "logs",
-                            backfill_seconds=300, receiver=receiver)
+                            backfill_seconds=600, receiver=receiver)
     try:
         demo.start_stack()
         demo.backfill()
