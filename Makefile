@@ -9,13 +9,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export DJANGO_SETTINGS_MODULE := driftsite.settings
 
-.PHONY: help setup services services-status services-down migrate seed demo test test-airflow test-unit chaos chromium bench bench-core bench-quality bench-pipeline bench-baselines bench-api
+.PHONY: help setup native services services-status services-down migrate seed demo test test-airflow test-unit chaos chromium bench bench-core bench-quality bench-pipeline bench-baselines bench-api
 
 help:
 	@echo "make demo            set everything up and run the system end to end (embedded mode)"
 	@echo "make demo AIRFLOW=1  the same with Airflow scheduling the baseline fold (every minute)"
 	@echo "make test            set everything up and run the whole test suite"
-	@echo "make setup           virtualenv at $(VENV) with all dependencies (Airflow included)"
+	@echo "make setup           virtualenv at $(VENV) with all dependencies (Airflow included), and make native"
+	@echo "make native          build the cusum method's compiled kernel (detection/core/_kernel.c; needs gcc)"
 	@echo "make services        start PostgreSQL, Kafka and (with Go) Alertmanager (scripts/services up)"
 	@echo "make services-status / services-down"
 	@echo "make migrate         Postgres (Django) and ClickHouse migrations"
@@ -40,7 +41,12 @@ $(STAMP): pyproject.toml
 	uv pip install --quiet --python $(PY) -r pyproject.toml --all-extras
 	@touch $@
 
-setup: $(STAMP) $(NODE_STAMP)
+# The cusum method's compiled kernel, built in place for the virtualenv's Python (scripts/build_native;
+# without a C compiler it warns and the pure-Python twin runs instead).
+native: $(STAMP)
+	@$(PY) scripts/build_native
+
+setup: $(STAMP) $(NODE_STAMP) native
 
 # Debian's Chromium, for the dashboard's browser test (Playwright drives /usr/bin/chromium).
 chromium:

@@ -21,7 +21,10 @@ the same payloads, alternating: ``decode_speedup_vs_v0_1`` (best vs best) and it
 ratio.
 
 Both methods run on the same stream: ``zscore`` (the seed rule, the figures without a prefix)
-and ``cusum`` (``cusum_`` prefix; enter_hits 1, target 0.5 false alarms per 100k).
+and ``cusum`` (``cusum_`` prefix; enter_hits 1, target 0.5 false alarms per 100k), with the
+kernel in use (``cusum_kernel``: ``compiled`` after ``make native``, else ``python``); and cusum
+once more with the pure-Python kernel forced (``cusum_python_kernel_`` prefix), the figure a
+machine without a C compiler gets.
 
 Prints progress lines, then, as its LAST line, one JSON object with ``events_per_s_1_key``,
 ``events_per_s_10k_keys``, ``cusum_events_per_s_10k_keys``, ``cusum_vs_zscore_10k_keys``, ``river_events_per_s_10k_keys``, ``ratio_vs_river_10k_keys`` and
@@ -49,6 +52,8 @@ from dataclasses import replace
 
 import orjson
 
+from detection.core import detector as detector_module
+from detection.core import kernel
 from detection.core.config import Baseline, Thresholds
 from detection.core.detector import KeyedDetector
 from detection.core.events import Event, encode_event, event_id_for, parse_event
@@ -99,14 +104,22 @@ def generate_stream(n_events: int, n_keys: int, seed: int = 7) -> tuple[list[Eve
     return events, baselines
 
 
-def run_detector(events: list[Event], baselines: dict, thresholds: Thresholds = THRESHOLDS) -> tuple[float, KeyedDetector]:
-    detector = KeyedDetector(lambda s, m: thresholds, lambda s, m: baselines.get((s, m)))
-    update = detector.update
-    gc.collect()
-    start = time.perf_counter()
-    for event in events:
-        update(event)
-    elapsed = time.perf_counter() - start
+def run_detector(events: list[Event], baselines: dict, thresholds: Thresholds = THRESHOLDS,
+                 cusum_state: type | None = None) -> tuple[float, KeyedDetector]:
+    """Events per second of a fresh detector over ``events``; ``cusum_state`` forces a kernel
+    (e.g. :class:`~detection.core.kernel.PyCusumState`) for this run."""
+    in_use = detector_module.CusumState
+    detector_module.CusumState = cusum_state or in_use
+    try:
+        detector = KeyedDetector(lambda s, m: thresholds, lambda s, m: baselines.get((s, m)))
+        update = detector.update
+        gc.collect()
+        start = time.perf_counter()
+        for event in events:
+            update(event)
+        elapsed = time.perf_counter() - start
+    finally:
+        detector_module.CusumState = in_use
     return len(events) / elapsed, detector
 
 
@@ -253,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         "events": args.events,
         "python": platform.python_version(),
         "window_seconds": THRESHOLDS.window_seconds,
+        "cusum_kernel": "compiled" if kernel.NATIVE else "python",
     }
     progress(f"decoder: encoding {args.decode_events:,} events over 10,000 keys ...")
     events, _ = generate_stream(args.decode_events, 10_000)
@@ -276,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"generating {args.events:,} events over {n_keys:,} keys ...")
         events, baselines = generate_stream(args.events, n_keys)
         stream = None if args.no_river else river_stream(events)
-        ours, theirs, cusum = [], [], []
+        ours, theirs, cusum, cusum_py = [], [], [], []
         for run in range(1, args.repeat + 1):
             rate, detector = run_detector(events, baselines)
             counters = detector.counters
@@ -287,7 +301,14 @@ def main(argv: list[str] | None = None) -> int:
             cusum_counters = detector.counters
             del detector
             cusum.append(rate)
-            progress(f"[{run}/{args.repeat}] detector (cusum) {label}: {rate:,.0f} events/s; counters {cusum_counters}")
+            progress(f"[{run}/{args.repeat}] detector (cusum, {result['cusum_kernel']} kernel) {label}: "
+                     f"{rate:,.0f} events/s; counters {cusum_counters}")
+            rate, detector = run_detector(events, baselines, CUSUM_THRESHOLDS, kernel.PyCusumState)
+            if detector.counters != cusum_counters:
+                raise AssertionError(f"the two kernels disagree: {detector.counters} vs {cusum_counters}")
+            del detector
+            cusum_py.append(rate)
+            progress(f"[{run}/{args.repeat}] detector (cusum, python kernel) {label}: {rate:,.0f} events/s")
             if stream is not None:
                 river_rate = run_river(stream)
                 theirs.append(river_rate)
@@ -298,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         result[f"cusum_transitions_{label}"] = cusum_counters["transitions"]
         result[f"cusum_vs_zscore_{label}"] = round(max(cusum) / max(ours), 2)
         result[f"paired_cusum_vs_zscore_{label}"] = [round(c / z, 2) for c, z in zip(cusum, ours)]
+        result[f"cusum_python_kernel_events_per_s_{label}"] = round(max(cusum_py))
+        result[f"cusum_python_kernel_vs_zscore_{label}"] = round(max(cusum_py) / max(ours), 2)
         if theirs:
             result[f"river_events_per_s_{label}"] = round(max(theirs))
             result[f"ratio_vs_river_{label}"] = round(max(ours) / max(theirs), 2)

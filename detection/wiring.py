@@ -27,6 +27,7 @@ from django.conf import settings
 
 from config_app.services.sources import sources_deactivate, sources_seen_record
 from detection.clickhouse.client import get_client
+from detection.core import kernel
 from detection.stream.config_reloader import ConfigReloader
 from detection.stream.config_source import DetectionConfigLoader
 from detection.stream.detector_service import DetectorHandler, DetectorSettings
@@ -101,6 +102,10 @@ def build_detector(*, checkpoint_seconds: float = 30.0, name: str = "detector", 
                    record_sources=sources_seen_record) -> tuple[StreamRunner, DetectorHandler]:
     """A detector consumer; ``clickhouse`` and ``record_sources`` default to the real ones
     (the failure tests pass wrappers that make one write step fail)."""
+    if kernel.NATIVE:
+        log.info("%s: cusum kernel compiled (detection/core/_kernel.c)", name)
+    else:
+        log.warning("%s: cusum kernel in pure Python (same results, slower): run `make native`", name)
     # Statuses and checkpoints go through a client of their own (its own lock), unless the
     # caller passed one (the failure tests wrap it to make writes fail).
     state_clickhouse = clickhouse or get_client(purpose="state")

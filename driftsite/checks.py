@@ -5,7 +5,9 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
+
+from detection.core import kernel
 
 
 @register()
@@ -53,4 +55,9 @@ def check_drift_settings(app_configs, **kwargs):
     if not 0 <= settings.API_QUERY_CACHE_SECONDS <= 1:
         errors.append(Error(f"API_QUERY_CACHE_SECONDS must be between 0 and 1 (got {settings.API_QUERY_CACHE_SECONDS})",
                             id="driftsite.E020"))
+    if not kernel.NATIVE:
+        errors.append(Warning(
+            "the compiled cusum kernel (detection/core/_kernel.c) is not built: the cusum method runs in "
+            "pure Python (same results, slower)",
+            hint="run `make native` (needs a C compiler)", id="driftsite.W001"))
     return errors

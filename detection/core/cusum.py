@@ -33,7 +33,7 @@ its threshold soon after the change ends) and all four are reset to 0 at DRIFT_E
 excursion gives one alarm.
 
 :class:`CusumReference` is a plain implementation of the recursion used only by tests (the
-detector runs the same arithmetic inlined on its per-key state).
+detector runs the same arithmetic in :mod:`detection.core.kernel`, compiled or in Python).
 
 >>> p = cusum_params(target_false_alarms_per_100k=0.5, mean_shift_sigma=1.0, std_up_ratio=2.0,
 ...                  std_down_ratio=0.5, autocorrelation=0.0)
@@ -160,7 +160,7 @@ def cusum_params(
 
 class CusumReference:
     """The recursion written plainly, one statistic at a time: the reference, used only by
-    tests (the detector runs the same arithmetic inlined).
+    tests (the detector runs the same arithmetic in :mod:`detection.core.kernel`).
 
     ``update(u, drifting)`` returns whether any statistic is above its threshold after the
     update; ``reset()`` is called at DRIFT_END.

@@ -63,8 +63,9 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from detection.core.config import Baseline, Thresholds
-from detection.core.cusum import CAP_FACTOR, STATISTIC_NAMES, cusum_params, effective_autocorrelation
+from detection.core.cusum import STATISTIC_NAMES, cusum_params, effective_autocorrelation
 from detection.core.events import Event
+from detection.core.kernel import CusumState
 from detection.core.scores import resolve_baseline
 from detection.core.state import DRIFT_END, DRIFT_START, DriftState
 from detection.core.window import CANCELLATION_GUARD, COMPACT_MIN as _COMPACT_MIN, EventTimeWindow
@@ -83,12 +84,12 @@ ThresholdsFor = Callable[[str, str], Thresholds]
 BaselineFor = Callable[[str, str], "Baseline | None"]
 
 _sqrt = math.sqrt
-_CAP = CAP_FACTOR
 _md5 = hashlib.md5
 
 # Integer state codes used on the hot path (enum members only at the edges).
 _INITIALIZING, _NORMAL, _DRIFTING = 0, 1, 2
 _STATE_BY_CODE = (DriftState.INITIALIZING, DriftState.NORMAL, DriftState.DRIFTING)
+_NO_STATISTICS = (0.0, 0.0, 0.0, 0.0)  # a zscore key's cusum statistics in a snapshot
 
 
 @lru_cache(maxsize=4096)
@@ -213,8 +214,8 @@ class _KeyState(EventTimeWindow):
     """
 
     # CPython lays slots out in sorted name order: the names keep the fields every event reads
-    # (baseline_*, cp, cs1-4, cusum*, dirty, drift_*, eval_min_samples) next to each other, right
-    # after the window's, so an event touches few cache lines of the key (10k keys do not fit).
+    # (baseline_*, ck, cusum, dirty, drift_*, eval_min_samples) next to each other, right after
+    # the window's, so an event touches few cache lines of the key (10k keys do not fit).
     __slots__ = (
         "source_id",
         "metric",
@@ -237,12 +238,7 @@ class _KeyState(EventTimeWindow):
         "last_ratio",
         "dirty",
         "cusum",
-        "cusum_inv",
-        "cp",
-        "cs1",
-        "cs2",
-        "cs3",
-        "cs4",
+        "ck",  # the cusum method's CusumState (detection.core.kernel); None for zscore
     )
 
     def __init__(self, source_id: str, metric: str, thresholds: Thresholds, baseline: Baseline | None) -> None:
@@ -255,7 +251,7 @@ class _KeyState(EventTimeWindow):
         self.last_z = None
         self.last_ratio = None
         self.dirty = False
-        self.cs1 = self.cs2 = self.cs3 = self.cs4 = 0.0
+        self.ck = None
         self.baseline = None
         self.apply_thresholds(thresholds)
         self.apply_baseline(baseline)
@@ -273,15 +269,15 @@ class _KeyState(EventTimeWindow):
         self.version = th.version
         self.drift_hits = 0
         cusum = th.method == "cusum"
-        if cusum != getattr(self, "cusum", None) or cusum:
-            # A changed method or changed cusum parameters restart the statistics.
-            self.reset_cusum()
+        if not cusum:
+            self.ck = None
+        elif self.ck is None:
+            self.ck = CusumState()  # configured by apply_baseline below
+        else:
+            self.ck.reset()  # changed cusum parameters restart the statistics
         self.cusum = cusum
         if hasattr(self, "baseline_std"):
             self.apply_baseline(self.baseline)
-
-    def reset_cusum(self) -> None:
-        self.cs1 = self.cs2 = self.cs3 = self.cs4 = 0.0
 
     def apply_baseline(self, baseline: Baseline | None) -> None:
         self.baseline = baseline
@@ -301,15 +297,15 @@ class _KeyState(EventTimeWindow):
             rho = 0.0
             if resolved is not None and not resolved.std_floored:
                 rho = effective_autocorrelation(baseline.autocorrelation, baseline.count)
-            self.cp = _cusum_coefficients(
+            coefficients = _cusum_coefficients(
                 float(th.target_false_alarms_per_100k), float(th.mean_shift_sigma),
                 float(th.std_up_ratio), float(th.std_down_ratio), rho,
                 resolved is not None and resolved.std_floored,
             )
-            self.cusum_inv = 1.0 / self.baseline_std if self.baseline_std else 0.0
-        else:
-            self.cp = None
-            self.cusum_inv = 0.0
+            if resolved is None:
+                self.ck.configure(coefficients, 0.0, 0.0)  # not evaluated (the hot path's gate)
+            else:
+                self.ck.configure(coefficients, resolved.mean, 1.0 / resolved.std)
 
 
 class KeyedDetector:
@@ -401,40 +397,11 @@ class KeyedDetector:
             if len(values) - st._head < st.eval_min_samples or st.baseline_std == 0.0:
                 st.last_z = st.last_ratio = None
                 return _OUT_ACCEPTED
-            # The four CUSUMs (see detection.core.cusum; CusumReference is the plain version),
-            # S = max(0, (S + a) - b) in that order. A statistic clamped to 0 cannot exceed its
-            # threshold (every h >= 0), so only an unclamped one is compared with it.
-            ma, mb, ua, ub, da, db, h1, h2, h3, h4 = st.cp
-            u = (x - st.baseline_mean) * st.cusum_inv
-            a = ma * u
-            hit = False
-            s1 = st.cs1 + a - mb
-            if s1 < 0.0:
-                s1 = 0.0
-            elif s1 > h1:
-                hit = True
-            s2 = st.cs2 - a - mb
-            if s2 < 0.0:
-                s2 = 0.0
-            elif s2 > h2:
-                hit = True
-            u *= u
-            s3 = st.cs3 + ua * u - ub
-            if s3 < 0.0:
-                s3 = 0.0
-            elif s3 > h3:
-                hit = True
-            s4 = st.cs4 + da * u - db
-            if s4 < 0.0:
-                s4 = 0.0
-            elif s4 > h4:
-                hit = True
-            if st.drift_state == _NORMAL:
-                st.cs1 = s1
-                st.cs2 = s2
-                st.cs3 = s3
-                st.cs4 = s4
-                if hit:
+            # The four CUSUMs: one call into the key's CusumState (detection.core.kernel), which
+            # updates them and says whether any is above its threshold; capped while DRIFTING.
+            state = st.drift_state
+            if state == _NORMAL:
+                if st.ck.step(x):
                     hits = st.drift_hits + 1
                     if hits >= st.enter_hits:
                         return self._transition_cusum(st, DRIFT_START, t, event_id)
@@ -442,42 +409,18 @@ class KeyedDetector:
                 elif st.drift_hits:
                     st.drift_hits = 0
                 return _OUT_ACCEPTED
-            if st.drift_state == _DRIFTING:
-                if hit:
-                    # Capped while drifting, so the statistics fall back soon after the change ends.
-                    h = h1 * _CAP
-                    if s1 > h:
-                        s1 = h
-                    h = h2 * _CAP
-                    if s2 > h:
-                        s2 = h
-                    h = h3 * _CAP
-                    if s3 > h:
-                        s3 = h
-                    h = h4 * _CAP
-                    if s4 > h:
-                        s4 = h
-                    st.cs1 = s1
-                    st.cs2 = s2
-                    st.cs3 = s3
-                    st.cs4 = s4
+            if state == _DRIFTING:
+                if st.ck.step_capped(x):
                     if st.drift_hits:
                         st.drift_hits = 0
                     return _OUT_ACCEPTED
-                st.cs1 = s1
-                st.cs2 = s2
-                st.cs3 = s3
-                st.cs4 = s4
                 hits = st.drift_hits + 1
                 if hits >= st.exit_hits:
                     return self._transition_cusum(st, DRIFT_END, t, event_id)
                 st.drift_hits = hits
                 return _OUT_ACCEPTED
             # INITIALIZING: the first evaluation makes the key NORMAL and counts as one.
-            st.cs1 = s1
-            st.cs2 = s2
-            st.cs3 = s3
-            st.cs4 = s4
+            hit = st.ck.step(x)
             st.drift_state = _NORMAL
             st.state_since_ms = t
             st.drift_hits = 0
@@ -577,7 +520,7 @@ class KeyedDetector:
         ratio = std / st.baseline_std
         outcome = self._transition(st, event_type, t, event_id, mean, std, n, z, ratio)
         if event_type == DRIFT_END:
-            st.reset_cusum()
+            st.ck.reset()
         return outcome
 
     def _new_key(self, source_id: str, metric: str) -> _KeyState:
@@ -626,8 +569,8 @@ class KeyedDetector:
             times, values = st.contents()
             yield SavedKey(
                 st.source_id, st.metric, times, values, st.newest_ms, st.drift_state, st.drift_hits,
-                st.state_since_ms, st.last_z, st.last_ratio, (st.cs1, st.cs2, st.cs3, st.cs4),
-                _evaluated(st),
+                st.state_since_ms, st.last_z, st.last_ratio,
+                st.ck.statistics if st.ck is not None else _NO_STATISTICS, _evaluated(st),
             )
 
     def load_key(self, saved: SavedKey) -> None:
@@ -644,7 +587,8 @@ class KeyedDetector:
         st.state_since_ms = saved.state_since_ms
         st.last_z = saved.last_z
         st.last_ratio = saved.last_ratio
-        st.cs1, st.cs2, st.cs3, st.cs4 = (float(v) for v in saved.cusum_statistics)
+        if st.ck is not None:
+            st.ck.statistics = saved.cusum_statistics
 
     def drop_keys(self, keys: Iterable[tuple[str, str]]) -> int:
         """Forget keys (e.g. partitions revoked from this process); returns how many were known."""
@@ -704,8 +648,8 @@ def _decision(st: _KeyState, z: float | None) -> tuple:
         if z is None:
             return ("zscore", None, None, None, None, None)
         return ("zscore", "z_score", z, st.z_threshold, None, None)
-    stats = (st.cs1, st.cs2, st.cs3, st.cs4)
-    hs = st.cp[6:]
+    stats = st.ck.statistics
+    hs = st.ck.thresholds
     if not _evaluated(st):
         return ("cusum", None, None, None, stats, hs)
     i = max(range(4), key=lambda j: stats[j] / hs[j] if hs[j] > 0 else 0.0)
