@@ -105,7 +105,8 @@ def build_detector(*, checkpoint_seconds: float = 30.0, name: str = "detector", 
     if kernel.NATIVE:
         log.info("%s: cusum kernel compiled (detection/core/_kernel.c)", name)
     else:
-        log.warning("%s: cusum kernel in pure Python (same results, slower): run `make native`", name)
+        log.warning("%s: cusum kernel in pure Python (same results, slower): compiled one %s", name,
+                    kernel.NOT_NATIVE_REASON)
     # Statuses and checkpoints go through a client of their own (its own lock), unless the
     # caller passed one (the failure tests wrap it to make writes fail).
     state_clickhouse = clickhouse or get_client(purpose="state")

@@ -57,7 +57,7 @@ def check_drift_settings(app_configs, **kwargs):
                             id="driftsite.E020"))
     if not kernel.NATIVE:
         errors.append(Warning(
-            "the compiled cusum kernel (detection/core/_kernel.c) is not built: the cusum method runs in "
-            "pure Python (same results, slower)",
+            f"the compiled cusum kernel (detection/core/_kernel.c) is not in use, {kernel.NOT_NATIVE_REASON}: "
+            "the cusum method runs in pure Python (same results, slower)",
             hint="run `make native` (needs a C compiler)", id="driftsite.W001"))
     return errors

@@ -29,6 +29,11 @@ typedef struct {
 
 static double cap_factor = 1.5; /* set from detection.core.cusum.CAP_FACTOR at import */
 
+/* The interface version: detection.core.kernel uses this library only if it expects the same
+ * number, so a library built from an older _kernel.c (not rebuilt after an update) is never
+ * called with an interface it lacks. Bump it with any change of the methods or their meaning. */
+#define KERNEL_VERSION 1
+
 /* One event: update the four statistics; return whether any is above its threshold.
  * "!(s >= 0.0)" clamps NaN (0 * inf, from an absurd value against a floored std) to 0, as
  * the reference's max(0.0, s) does. When capped (the key is DRIFTING), a statistic above its
@@ -238,6 +243,10 @@ PyInit__kernel(void)
     PyObject *m = PyModule_Create(&kernel_module);
     if (m == NULL)
         return NULL;
+    if (PyModule_AddIntConstant(m, "VERSION", KERNEL_VERSION) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
     Py_INCREF(&CusumStateType);
     if (PyModule_AddObject(m, "CusumState", (PyObject *)&CusumStateType) < 0) {
         Py_DECREF(&CusumStateType);

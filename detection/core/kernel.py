@@ -22,7 +22,11 @@ from __future__ import annotations
 
 from detection.core.cusum import CAP_FACTOR
 
-__all__ = ["NATIVE", "CusumState", "PyCusumState"]
+__all__ = ["NATIVE", "NOT_NATIVE_REASON", "VERSION", "CusumState", "PyCusumState"]
+
+# The interface version this module expects of _kernel.c (its KERNEL_VERSION): a library built
+# from another version (an update not followed by `make native`) is not used.
+VERSION = 1
 
 
 def _real(value) -> float:
@@ -112,10 +116,17 @@ class PyCusumState:
         return self.h
 
 
-try:
-    from detection.core._kernel import CusumState  # type: ignore[import-not-found]
+def _compiled() -> tuple[type | None, str]:
+    try:
+        from detection.core import _kernel  # type: ignore[attr-defined]
+    except ImportError as error:  # not built (no C compiler): the same results in pure Python
+        return None, f"not built ({error})"
+    built = getattr(_kernel, "VERSION", None)
+    if built != VERSION:
+        return None, f"built from another version of _kernel.c ({built}, expected {VERSION}): run `make native`"
+    return _kernel.CusumState, ""
 
-    NATIVE = True
-except ImportError:  # not built (no C compiler): the same results in pure Python
-    CusumState = PyCusumState
-    NATIVE = False
+
+_native, NOT_NATIVE_REASON = _compiled()
+NATIVE = _native is not None
+CusumState = _native if _native is not None else PyCusumState

@@ -175,7 +175,22 @@ def test_the_system_check_warns_when_the_kernel_is_pure_python(monkeypatch):
     from driftsite.checks import check_drift_settings
 
     monkeypatch.setattr(kernel, "NATIVE", False)
-    ids = [m.id for m in check_drift_settings(None)]
-    assert ids == ["driftsite.W001"]
+    monkeypatch.setattr(kernel, "NOT_NATIVE_REASON", "not built (no module named _kernel)")
+    messages = check_drift_settings(None)
+    assert [m.id for m in messages] == ["driftsite.W001"]
+    assert "not built (no module named _kernel)" in messages[0].msg
     monkeypatch.setattr(kernel, "NATIVE", True)
     assert check_drift_settings(None) == []
+
+
+@pytest.mark.skipif(not kernel.NATIVE, reason="the compiled kernel is not built")
+def test_a_library_of_another_interface_version_is_not_used(monkeypatch):
+    """A library built from an older _kernel.c (an update without `make native`) would lack what
+    the detector calls; it is left unused, with the reason, instead of failing on the hot path."""
+    from detection.core import _kernel
+
+    assert kernel._compiled() == (_kernel.CusumState, "")
+    monkeypatch.setattr(_kernel, "VERSION", kernel.VERSION + 1)
+    compiled, reason = kernel._compiled()
+    assert compiled is None
+    assert f"another version of _kernel.c ({kernel.VERSION + 1}, expected {kernel.VERSION})" in reason
