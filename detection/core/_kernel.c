@@ -121,7 +121,7 @@ read_doubles(PyObject *seq, double *out, Py_ssize_t n, const char *what)
     return 0;
 }
 
-/* configure(coefficients, mean, inv): the 10 numbers of detector._cusum_coefficients
+/* configure(coefficients, mean, inv): the 10 numbers of cusum.CusumParams.coefficients
  * (mean_a, mean_b, up_a, up_b, down_a, down_b, h1..h4), the baseline mean and 1/std.
  * The statistics are kept. */
 static PyObject *

@@ -85,6 +85,17 @@ class CusumParams(NamedTuple):
     thresholds: tuple[float, float, float, float]  # h for mean_up, mean_down, std_up, std_down
     autocorrelation: float  # the rho actually used
 
+    def without_shrink(self) -> CusumParams:
+        """For a floored baseline std: the std_down recursion never moves (as for the z-score's
+        shrink test, a spread cannot shrink below "no spread")."""
+        return self._replace(down_a=0.0, down_b=0.0)
+
+    @property
+    def coefficients(self) -> tuple[float, ...]:
+        """The ten numbers a :class:`~detection.core.kernel.CusumState` is configured with:
+        ``(mean_a, mean_b, up_a, up_b, down_a, down_b, h1, h2, h3, h4)``."""
+        return (self.mean_a, self.mean_b, self.up_a, self.up_b, self.down_a, self.down_b, *self.thresholds)
+
 
 def effective_autocorrelation(rho: float | None, count: int | None = None) -> float:
     """The lag-1 autocorrelation the method corrects for.

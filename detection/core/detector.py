@@ -96,16 +96,14 @@ _NO_STATISTICS = (0.0, 0.0, 0.0, 0.0)  # a zscore key's cusum statistics in a sn
 def _cusum_coefficients(
     target: float, d: float, k_up: float, k_down: float, rho: float, floored: bool
 ) -> tuple[float, ...]:
-    """``(mean_a, mean_b, up_a, up_b, down_a, down_b, h1, h2, h3, h4)`` of the recursions: one
-    tuple shared by every key with the same parameters (kept hot in the cache, unpacked in one
-    step). A floored baseline std zeroes the shrink statistic's coefficients: as for the
-    z-score's shrink test, a spread cannot shrink below "no spread"."""
+    """The :attr:`~detection.core.cusum.CusumParams.coefficients` a key's CusumState is
+    configured with, derived once per distinct set of parameters (the threshold solve is a
+    bisection); a floored baseline std drops the shrink statistic (``without_shrink``)."""
     p = cusum_params(
         target_false_alarms_per_100k=target, mean_shift_sigma=d, std_up_ratio=k_up,
         std_down_ratio=k_down, autocorrelation=rho,
     )
-    down_a, down_b = (0.0, 0.0) if floored else (p.down_a, p.down_b)
-    return (p.mean_a, p.mean_b, p.up_a, p.up_b, down_a, down_b, *p.thresholds)
+    return (p.without_shrink() if floored else p).coefficients
 
 
 class OutcomeKind(str, Enum):

@@ -36,11 +36,6 @@ def test_the_compiled_kernel_is_built():
     assert kernel.CusumState is not kernel.PyCusumState
 
 
-def coefficients(params, floored: bool = False) -> tuple[float, ...]:
-    down = (0.0, 0.0) if floored else (params.down_a, params.down_b)
-    return (params.mean_a, params.mean_b, params.up_a, params.up_b, *down, *params.thresholds)
-
-
 @st.composite
 def runs(draw):
     params = cusum_params(
@@ -69,9 +64,11 @@ def _value(mean: float, std: float, offset: float) -> float:
 @given(run=runs())
 def test_kernel_matches_the_plain_reference(implementation, run):
     params, floored, mean, std, steps = run
+    if floored:
+        params = params.without_shrink()
     state = implementation()
-    state.configure(coefficients(params, floored), mean, 1.0 / std)
-    reference = CusumReference(params._replace(down_a=0.0, down_b=0.0) if floored else params)
+    state.configure(params.coefficients, mean, 1.0 / std)
+    reference = CusumReference(params)
     assert state.thresholds == tuple(params.thresholds)
     for offset, drifting, reset in steps:
         x = _value(mean, std, offset)
@@ -92,8 +89,10 @@ def test_kernel_matches_the_plain_reference(implementation, run):
 def test_compiled_and_python_kernels_agree_to_the_bit(run):
     params, floored, mean, std, steps = run
     pair = [kernel.CusumState(), kernel.PyCusumState()]
+    if floored:
+        params = params.without_shrink()
     for state in pair:
-        state.configure(coefficients(params, floored), mean, 1.0 / std)
+        state.configure(params.coefficients, mean, 1.0 / std)
     for offset, drifting, _ in steps:
         x = _value(mean, std, offset)
         hits = {state.step_capped(x) if drifting else state.step(x) for state in pair}
@@ -125,7 +124,7 @@ def test_compiled_steps_keep_no_memory():
     state = kernel.CusumState()
     params = cusum_params(target_false_alarms_per_100k=0.5, mean_shift_sigma=1.0, std_up_ratio=2.0,
                           std_down_ratio=0.5, autocorrelation=0.0)
-    state.configure(coefficients(params), 10.0, 0.5)
+    state.configure(params.coefficients, 10.0, 0.5)
     values = np.random.default_rng(3).normal(10.0, 2.0, 100_000).tolist()
     step, step_capped = state.step, state.step_capped
     step(values[0])
